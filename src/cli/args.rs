@@ -1,0 +1,213 @@
+//! Command-line arguments. Every essential setting is also an environment variable and a
+//! config file key; flags win over the environment, which wins over the file.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "lifeboat",
+    version,
+    about = "Backup and disaster recovery for PostgreSQL: streamed, compressed (zstd) and \
+             encrypted (age) logical backups to S3 or a directory, proven by restore.",
+    after_help = "Start with `lifeboat demo`. Configuration: a TOML file (--config), \
+                  LIFEBOAT_* environment variables, or flags. Docs: README.md, docs/, runbooks/."
+)]
+pub struct Cli {
+    /// TOML configuration file.
+    #[arg(long, short = 'c', env = "LIFEBOAT_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// Log format on stderr.
+    #[arg(long, env = "LIFEBOAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
+    pub log_format: LogFormat,
+
+    /// More log detail (-v: debug, -vv: trace).
+    #[arg(long, short = 'v', action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(flatten)]
+    pub repo: RepoArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct RepoArgs {
+    /// Repository: a directory, file:///path, or s3://bucket/prefix.
+    #[arg(long, env = "LIFEBOAT_REPO", global = true)]
+    pub repo: Option<String>,
+
+    /// S3 endpoint URL for S3-compatible stores (also AWS_ENDPOINT_URL).
+    #[arg(long, env = "LIFEBOAT_S3_ENDPOINT", global = true)]
+    pub s3_endpoint: Option<String>,
+
+    /// S3 region (also AWS_REGION).
+    #[arg(long, env = "LIFEBOAT_S3_REGION", global = true)]
+    pub s3_region: Option<String>,
+
+    /// Path-style S3 addressing (MinIO and most S3-compatible stores).
+    #[arg(long, env = "LIFEBOAT_S3_PATH_STYLE", global = true, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub s3_path_style: Option<bool>,
+
+    /// Multipart part size, e.g. 16MiB (at least 5MiB).
+    #[arg(long, env = "LIFEBOAT_PART_SIZE", global = true)]
+    pub part_size: Option<String>,
+
+    /// age recipient (public key, age1…) to encrypt to; repeat or comma-separate to add
+    /// escrow and rotation keys.
+    #[arg(long = "recipient", env = "LIFEBOAT_AGE_RECIPIENTS", value_delimiter = ',', global = true)]
+    pub recipients: Vec<String>,
+
+    /// File of age recipients, one per line.
+    #[arg(long, env = "LIFEBOAT_AGE_RECIPIENTS_FILE", global = true)]
+    pub recipients_file: Option<PathBuf>,
+
+    /// age identity file (private key), needed only to restore or verify.
+    #[arg(long = "identity", short = 'i', env = "LIFEBOAT_AGE_IDENTITY_FILE", global = true)]
+    pub identity_file: Option<PathBuf>,
+
+    /// Directory of PostgreSQL client programs (pg_dump, psql) to use.
+    #[arg(long, env = "LIFEBOAT_PG_BIN_DIR", global = true)]
+    pub pg_bin_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct SourceArgs {
+    /// Source server: a postgres:// URL or libpq keyword string (also DATABASE_URL and the
+    /// PG* variables). Prefer PGPASSWORD for the password: command lines are visible to `ps`.
+    #[arg(long, env = "LIFEBOAT_SOURCE")]
+    pub source: Option<String>,
+
+    /// Database to back up; repeat for several. Default: every non-template database.
+    #[arg(long = "database", short = 'd', env = "LIFEBOAT_DATABASES", value_delimiter = ',')]
+    pub databases: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a repository (writes lifeboat.json; refuses an existing repository).
+    Init,
+
+    /// Back up databases: schema with pg_dump, rows with parallel COPY, all in one snapshot.
+    Backup {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Parallel connections (default: one per core, at least 2).
+        #[arg(long, short = 'j', env = "LIFEBOAT_JOBS")]
+        jobs: Option<usize>,
+        /// Also back up roles and tablespaces (pg_dumpall --globals-only).
+        #[arg(long, env = "LIFEBOAT_GLOBALS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+        globals: Option<bool>,
+        /// Seconds to wait for a table lock before failing with the table's name; 0 waits.
+        #[arg(long, env = "LIFEBOAT_LOCK_TIMEOUT")]
+        lock_timeout: Option<u64>,
+        /// Split tables larger than this into ranges dumped and restored in parallel.
+        #[arg(long, default_value = "256MiB")]
+        split_size: String,
+        /// zstd level (1–19).
+        #[arg(long, default_value_t = 3)]
+        compression_level: i32,
+        /// Print the manifest as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// List complete backups.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Show a backup: databases, tables, objects, sizes.
+    Show {
+        /// Backup id (or a unique prefix), or `latest`.
+        backup: String,
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Restore a database, or some of its tables, into a target server.
+    Restore {
+        /// Backup id (or a unique prefix), or `latest`.
+        backup: String,
+        /// Database of the backup to restore (optional when it holds one).
+        #[arg(long, short = 'd')]
+        database: Option<String>,
+        /// Target: postgres URL of the database to restore into.
+        #[arg(long, env = "LIFEBOAT_RESTORE_INTO")]
+        into: String,
+        /// Create the target database (fails if it exists, unless --clean).
+        #[arg(long)]
+        create: bool,
+        /// Replace what is there: drop and recreate the database (or the named tables).
+        #[arg(long)]
+        clean: bool,
+        /// Restore only this table (schema.table); repeatable.
+        #[arg(long = "table", short = 't')]
+        tables: Vec<String>,
+        /// Only the schema, no rows.
+        #[arg(long, conflicts_with = "data_only")]
+        schema_only: bool,
+        /// Only rows, sequence values and large objects, into an existing schema.
+        #[arg(long)]
+        data_only: bool,
+        /// Parallel connections (default: one per core, at least 2).
+        #[arg(long, short = 'j')]
+        jobs: Option<usize>,
+        /// Restore into an older PostgreSQL major than the source (may fail).
+        #[arg(long)]
+        allow_older_target: bool,
+        /// Print the restore report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+
+    /// age key tools.
+    #[command(subcommand)]
+    Key(KeyCommand),
+
+    /// Run the whole job on a throwaway local PostgreSQL: backup, restore, compare.
+    Demo {
+        /// Keep the temporary directory (server data, key, repository) afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Validate the configuration, reach PostgreSQL and the repository, print the result
+    /// with secrets redacted.
+    Check {
+        #[command(flatten)]
+        source: SourceArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Generate an age key pair: writes the identity file (mode 0600), prints the public key.
+    Generate {
+        /// Where to write the identity (private key).
+        #[arg(long, short = 'o')]
+        output: PathBuf,
+    },
+    /// Print the public key (recipient) of an identity file.
+    Public {
+        /// The identity file.
+        identity: PathBuf,
+    },
+}

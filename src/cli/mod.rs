@@ -1,0 +1,198 @@
+//! The thin command-line edge: parse, resolve configuration, call the library, print.
+
+mod args;
+mod output;
+
+pub use args::{Cli, LogFormat};
+
+use anyhow::{Context, Result};
+use std::sync::Arc;
+
+use args::{Command, ConfigCommand, KeyCommand, SourceArgs};
+use lifeboat::config::{Overrides, Settings};
+use lifeboat::dump::{self, BackupOptions};
+use lifeboat::pipeline::EncodeOptions;
+use lifeboat::repository::Repository;
+use lifeboat::restore::{self, RestoreOptions};
+use lifeboat::{catalog, crypto, demo, Error};
+
+fn overrides(cli: &Cli, source: Option<&SourceArgs>) -> Overrides {
+    let r = &cli.repo;
+    Overrides {
+        repo: r.repo.clone(),
+        s3_endpoint: r.s3_endpoint.clone(),
+        s3_region: r.s3_region.clone(),
+        s3_path_style: r.s3_path_style,
+        part_size: r.part_size.clone(),
+        source: source.and_then(|s| s.source.clone()),
+        databases: source.map(|s| s.databases.clone()).unwrap_or_default(),
+        pg_bin_dir: r.pg_bin_dir.clone(),
+        recipients: r.recipients.iter().filter(|s| !s.trim().is_empty()).cloned().collect(),
+        recipients_file: r.recipients_file.clone(),
+        identity_file: r.identity_file.clone(),
+        ..Default::default()
+    }
+}
+
+async fn open_repo(settings: &Settings) -> Result<Arc<Repository>, Error> {
+    Ok(Arc::new(Repository::open(&settings.repository()?).await?))
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    match &cli.command {
+        Command::Init => {
+            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let recipients = settings.recipients()?;
+            let repo = open_repo(&settings).await?;
+            let fps: Vec<String> = recipients.iter().map(crypto::fingerprint).collect();
+            catalog::init(&repo, fps.clone()).await?;
+            println!("initialized repository {} (recipients {})", repo.name(), fps.join(", "));
+        }
+        Command::Backup {
+            source,
+            jobs,
+            globals,
+            lock_timeout,
+            split_size,
+            compression_level,
+            json,
+        } => {
+            let mut ov = overrides(&cli, Some(source));
+            ov.jobs = *jobs;
+            ov.globals = *globals;
+            ov.lock_timeout_secs = *lock_timeout;
+            let settings = Settings::load(cli.config.clone(), ov)?;
+            let source = settings.source()?;
+            let recipients = settings.recipients()?;
+            let repo = open_repo(&settings).await?;
+            let split_bytes = lifeboat::config::parse_size(split_size)
+                .map_err(|e| Error::config(format!("--split-size: {e}")))?;
+            if !(1..=19).contains(compression_level) {
+                return Err(Error::config("--compression-level must be 1 to 19").into());
+            }
+            let workers = (lifeboat::config::default_jobs() / source.jobs).max(1) as u32;
+            let manifest = dump::backup(
+                repo.clone(),
+                BackupOptions {
+                    source,
+                    recipients,
+                    encode: EncodeOptions {
+                        zstd_level: *compression_level,
+                        zstd_workers: workers,
+                    },
+                    split_bytes,
+                },
+            )
+            .await?;
+            if *json {
+                println!("{}", String::from_utf8_lossy(&manifest.to_json()));
+            } else {
+                output::backup_summary(&manifest, &repo.name());
+            }
+        }
+        Command::List { json } => {
+            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let repo = open_repo(&settings).await?;
+            catalog::descriptor(&repo).await?;
+            let all = catalog::list(&repo).await?;
+            if *json {
+                let rows: Vec<_> = all.iter().map(output::list_row).collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                output::list_table(&all);
+            }
+        }
+        Command::Show { backup, json } => {
+            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let repo = open_repo(&settings).await?;
+            let m = catalog::resolve(&repo, backup).await?;
+            if *json {
+                println!("{}", String::from_utf8_lossy(&m.to_json()));
+            } else {
+                output::show(&m);
+            }
+        }
+        Command::Restore {
+            backup,
+            database,
+            into,
+            create,
+            clean,
+            tables,
+            schema_only,
+            data_only,
+            jobs,
+            allow_older_target,
+            json,
+        } => {
+            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let identities = settings.identities()?;
+            let target = lifeboat::postgres::ConnSpec::from_url_and_env(Some(into))?;
+            let repo = open_repo(&settings).await?;
+            let opts = RestoreOptions {
+                backup: backup.clone(),
+                database: database.clone(),
+                create: *create,
+                clean: *clean,
+                tables: tables.clone(),
+                schema_only: *schema_only,
+                data_only: *data_only,
+                jobs: jobs.unwrap_or_else(lifeboat::config::default_jobs),
+                allow_older_target: *allow_older_target,
+                pg_bin_dir: settings.pg_bin_dir(),
+            };
+            let report = restore::restore(repo, &target, identities, &opts).await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                output::restore_summary(&report);
+            }
+        }
+        Command::Config(ConfigCommand::Check { source }) => {
+            let settings = Settings::load(cli.config.clone(), overrides(&cli, Some(source)))?;
+            output::config_check(&settings).await?;
+        }
+        Command::Key(KeyCommand::Generate { output }) => {
+            if output.exists() {
+                return Err(Error::Key(format!(
+                    "{} already exists; refusing to overwrite a key",
+                    output.display()
+                ))
+                .into());
+            }
+            let (text, public) = crypto::generate_identity_file();
+            write_private(output, &text)
+                .with_context(|| format!("writing {}", output.display()))?;
+            eprintln!(
+                "wrote the private key to {} — store a copy offline: without it no backup \
+                 encrypted to it can be restored",
+                output.display()
+            );
+            println!("{public}");
+        }
+        Command::Key(KeyCommand::Public { identity }) => {
+            for id in crypto::read_identity_file(identity)? {
+                println!("{}", id.to_public());
+            }
+        }
+        Command::Demo { keep } => {
+            demo::run(demo::DemoOptions {
+                keep: *keep,
+                pg_bin_dir: cli.repo.pg_bin_dir.clone(),
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}

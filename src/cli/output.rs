@@ -1,0 +1,210 @@
+//! What the commands print for people (tables) and for programs (--json).
+
+use serde::Serialize;
+
+use lifeboat::config::{redact_url, Settings};
+use lifeboat::demo::human_bytes;
+use lifeboat::manifest::Manifest;
+use lifeboat::repository::Repository;
+use lifeboat::restore::RestoreReport;
+use lifeboat::{catalog, crypto, postgres};
+
+#[derive(Serialize)]
+pub struct ListRow {
+    id: String,
+    started_at: String,
+    seconds: f64,
+    server: String,
+    server_version: String,
+    databases: Vec<String>,
+    stored_bytes: u64,
+    plain_bytes: u64,
+}
+
+pub fn list_row(m: &Manifest) -> ListRow {
+    ListRow {
+        id: m.id.clone(),
+        started_at: m.started_at.to_rfc3339(),
+        seconds: (m.finished_at - m.started_at).num_milliseconds() as f64 / 1000.0,
+        server: m.source.server.clone(),
+        server_version: m.source.server_version.clone(),
+        databases: m.databases.iter().map(|d| d.name.clone()).collect(),
+        stored_bytes: m.stored_size(),
+        plain_bytes: m.plain_size(),
+    }
+}
+
+pub fn list_table(all: &[Manifest]) {
+    if all.is_empty() {
+        println!("no backups yet");
+        return;
+    }
+    println!(
+        "{:<24} {:<20} {:>8} {:>10}  {:<8} DATABASES",
+        "ID", "STARTED (UTC)", "TOOK", "STORED", "SERVER"
+    );
+    for m in all {
+        let r = list_row(m);
+        println!(
+            "{:<24} {:<20} {:>7.1}s {:>10}  {:<8} {}",
+            r.id,
+            m.started_at.format("%Y-%m-%d %H:%M:%S"),
+            r.seconds,
+            human_bytes(r.stored_bytes),
+            r.server_version.split_whitespace().next().unwrap_or(""),
+            r.databases.join(",")
+        );
+    }
+}
+
+pub fn backup_summary(m: &Manifest, repo: &str) {
+    let secs = (m.finished_at - m.started_at).num_milliseconds() as f64 / 1000.0;
+    println!("backup {} complete in {secs:.1}s → {repo}", m.id);
+    for d in &m.databases {
+        let tables = d.tables.iter().map(|t| t.display_name()).collect::<std::collections::BTreeSet<_>>();
+        println!(
+            "  {:<20} {:>5} tables {:>12} rows  consistent at {}",
+            d.name,
+            tables.len(),
+            d.rows(),
+            d.consistent_at.format("%Y-%m-%d %H:%M:%S%.3f UTC")
+        );
+    }
+    let rate = m.plain_size() as f64 / secs.max(0.001) / 1e6;
+    println!(
+        "  {} read, {} stored ({rate:.0} MB/s)",
+        human_bytes(m.plain_size()),
+        human_bytes(m.stored_size())
+    );
+}
+
+pub fn show(m: &Manifest) {
+    println!("backup      {}", m.id);
+    println!("started     {}", m.started_at.to_rfc3339());
+    println!("finished    {}", m.finished_at.to_rfc3339());
+    println!("source      {} (PostgreSQL {})", m.source.server, m.source.server_version);
+    println!("compression {} level {}", m.compression.algorithm, m.compression.level);
+    println!(
+        "encryption  {} to {}",
+        m.encryption.algorithm,
+        m.encryption.recipient_fingerprints.join(", ")
+    );
+    println!("size        {} stored, {} plain", human_bytes(m.stored_size()), human_bytes(m.plain_size()));
+    if m.globals.is_some() {
+        println!("globals     roles and tablespaces included");
+    }
+    for d in &m.databases {
+        println!();
+        println!(
+            "database {} ({}, consistent at {}, schema by pg_dump {})",
+            d.name,
+            d.encoding,
+            d.consistent_at.to_rfc3339(),
+            d.pg_dump_version
+        );
+        println!("  {:<48} {:>12} {:>10}", "TABLE", "ROWS", "STORED");
+        let mut merged: Vec<(String, u64, u64)> = Vec::new();
+        for t in &d.tables {
+            match merged.last_mut() {
+                Some(last) if last.0 == t.display_name() => {
+                    last.1 += t.rows;
+                    last.2 += t.object.size;
+                }
+                _ => merged.push((t.display_name(), t.rows, t.object.size)),
+            }
+        }
+        for (name, rows, size) in merged {
+            println!("  {name:<48} {rows:>12} {:>10}", human_bytes(size));
+        }
+    }
+}
+
+pub fn restore_summary(r: &RestoreReport) {
+    println!(
+        "restored {} from backup {} into {} in {:.1}s",
+        r.database, r.backup, r.target, r.seconds
+    );
+    println!(
+        "  {} tables, {} rows, {} of data; data as of {}",
+        r.tables,
+        r.rows,
+        human_bytes(r.bytes),
+        r.consistent_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    for (step, secs) in &r.steps {
+        println!("  {step:<30} {secs:>7.1}s");
+    }
+}
+
+/// Resolves and checks each part of the configuration, printing what it found with secrets
+/// redacted; fails (non-zero) if any part is unusable.
+pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {
+    let mut problems = 0;
+    let mut report = |label: &str, r: Result<String, lifeboat::Error>| match r {
+        Ok(s) => println!("ok    {label:<12} {s}"),
+        Err(e) => {
+            problems += 1;
+            println!("FAIL  {label:<12} {e}");
+        }
+    };
+    if let Some(p) = &settings.file_path {
+        report("config", Ok(p.display().to_string()));
+    }
+    let repo = async {
+        let rs = settings.repository()?;
+        let repo = Repository::open(&rs).await?;
+        repo.check_reachable().await?;
+        let d = catalog::descriptor(&repo).await?;
+        let extra = match (&rs.endpoint, rs.path_style) {
+            (Some(e), ps) => format!(" (endpoint {}, path-style {ps})", redact_url(e)),
+            _ => String::new(),
+        };
+        Ok(format!("{}{extra}: format {}, created {}", repo.name(), d.format_version, d.created_at.to_rfc3339()))
+    }
+    .await;
+    report("repository", repo);
+    report(
+        "recipients",
+        settings.recipients().map(|r| {
+            r.iter().map(crypto::fingerprint).collect::<Vec<_>>().join(", ")
+        }),
+    );
+    let identity_given = settings.overrides.identity_file.is_some()
+        || settings.file.encryption.identity_file.is_some();
+    if identity_given {
+        report(
+            "identity",
+            settings.identities().map(|ids| {
+                format!("{} key(s), public {}", ids.len(), crypto::identity_fingerprints(&ids).join(", "))
+            }),
+        );
+    } else {
+        println!("-     identity     not set (needed only to restore or verify)");
+    }
+    let source = async {
+        let s = settings.source()?;
+        let client = s.conn.connect().await?;
+        let v = postgres::server_version_num(&client, &s.conn).await?;
+        postgres::check_supported(v, &s.conn, false)?;
+        let tool = postgres::PgTools::new(s.pg_bin_dir.clone()).at_least("pg_dump", postgres::major_of(v))?;
+        let dbs = if s.databases.is_empty() {
+            "all databases".to_string()
+        } else {
+            s.databases.join(", ")
+        };
+        Ok(format!(
+            "{} (server {v}, {dbs}, jobs {}); pg_dump {} at {}",
+            s.conn.display(),
+            s.jobs,
+            tool.major,
+            tool.path.display()
+        ))
+    }
+    .await;
+    report("source", source);
+    if problems > 0 {
+        return Err(lifeboat::Error::config(format!("{problems} problem(s) found")).into());
+    }
+    println!("configuration is usable");
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! The TOML configuration file, as users write it. Every field is optional: flags and
+//! environment variables take precedence, and `resolve` fills the rest with defaults.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub repository: RepositorySection,
+    #[serde(default)]
+    pub source: SourceSection,
+    #[serde(default)]
+    pub encryption: EncryptionSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepositorySection {
+    /// A path, `file://…` or `s3://bucket/prefix`.
+    pub url: Option<String>,
+    pub s3_endpoint: Option<String>,
+    pub s3_region: Option<String>,
+    pub s3_path_style: Option<bool>,
+    /// Multipart part size, e.g. "16MiB". Grown automatically if a large object needs it.
+    pub part_size: Option<String>,
+    /// Parts uploaded at once per object.
+    pub upload_concurrency: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    /// A postgres URL or libpq keyword string. Prefer PGPASSWORD / ~/.pgpass for the password.
+    pub url: Option<String>,
+    pub databases: Option<Vec<String>>,
+    pub jobs: Option<usize>,
+    pub globals: Option<bool>,
+    /// Directory holding pg_dump / psql of the right major version.
+    pub pg_bin_dir: Option<PathBuf>,
+    /// Seconds to wait for a table lock before failing the backup with the table's name.
+    pub lock_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionSection {
+    pub recipients: Option<Vec<String>>,
+    pub recipients_file: Option<PathBuf>,
+    pub identity_file: Option<PathBuf>,
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|e| Error::config(format!("{}: {e}", path.display())))
+    }
+
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.message().to_string() + &location(text, e.span()))
+    }
+}
+
+fn location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!(" (line {line})")
+        }
+        None => String::new(),
+    }
+}
+
+/// Parses sizes such as `16MiB`, `64 MB`, `5242880`. Binary and decimal units both accepted.
+pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (try 16MiB)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        other => return Err(format!("`{other}` is not a size unit in `{text}` (try MiB)")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("16MiB").unwrap(), 16 << 20);
+        assert_eq!(parse_size("5 MB").unwrap(), 5_000_000);
+        assert_eq!(parse_size("1024").unwrap(), 1024);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("3 parsecs").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_line() {
+        let err = ConfigFile::parse("[repository]\nurll = \"x\"\n").unwrap_err();
+        assert!(err.contains("urll"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let cfg = ConfigFile::parse(
+            r#"
+[repository]
+url = "s3://bucket/prefix"
+s3_endpoint = "http://127.0.0.1:9000"
+s3_path_style = true
+part_size = "8MiB"
+
+[source]
+url = "postgres://app@db/app"
+databases = ["app", "billing"]
+jobs = 4
+
+[encryption]
+recipients = ["age1xyz"]
+identity_file = "/keys/id.txt"
+"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.source.jobs, Some(4));
+        assert_eq!(cfg.repository.s3_path_style, Some(true));
+    }
+}

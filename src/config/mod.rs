@@ -1,0 +1,184 @@
+//! Configuration: a TOML file (`--config`, `LIFEBOAT_CONFIG`) under flags and environment
+//! variables, resolved per section so that a command only asks for what it uses (`list`
+//! needs no PostgreSQL, `backup` needs no private key).
+
+mod file;
+mod redact;
+
+pub use file::{parse_size, ConfigFile};
+pub use redact::redact_url;
+
+use std::path::PathBuf;
+
+use crate::crypto::{self, Identity, Recipient};
+use crate::error::{Error, Result};
+use crate::postgres::ConnSpec;
+use crate::repository::{RepoLocation, RepoSettings};
+
+/// Values given on the command line or in the environment; each wins over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub repo: Option<String>,
+    pub s3_endpoint: Option<String>,
+    pub s3_region: Option<String>,
+    pub s3_path_style: Option<bool>,
+    pub part_size: Option<String>,
+    pub source: Option<String>,
+    pub databases: Vec<String>,
+    pub jobs: Option<usize>,
+    pub globals: Option<bool>,
+    pub pg_bin_dir: Option<PathBuf>,
+    pub lock_timeout_secs: Option<u64>,
+    pub recipients: Vec<String>,
+    pub recipients_file: Option<PathBuf>,
+    pub identity_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default)]
+pub struct Settings {
+    pub file: ConfigFile,
+    pub overrides: Overrides,
+    pub file_path: Option<PathBuf>,
+}
+
+/// What `backup` needs from the source side.
+#[derive(Debug, Clone)]
+pub struct SourceSettings {
+    pub conn: ConnSpec,
+    pub databases: Vec<String>,
+    pub jobs: usize,
+    pub globals: bool,
+    pub pg_bin_dir: Option<PathBuf>,
+    pub lock_timeout_secs: u64,
+}
+
+pub const DEFAULT_PART_SIZE: u64 = 16 << 20;
+pub const DEFAULT_LOCK_TIMEOUT_SECS: u64 = 60;
+
+impl Settings {
+    pub fn load(path: Option<PathBuf>, overrides: Overrides) -> Result<Self> {
+        let file = match &path {
+            Some(p) => ConfigFile::load(p)?,
+            None => ConfigFile::default(),
+        };
+        Ok(Settings {
+            file,
+            overrides,
+            file_path: path,
+        })
+    }
+
+    pub fn repository(&self) -> Result<RepoSettings> {
+        let (o, f) = (&self.overrides, &self.file.repository);
+        let url = o.repo.clone().or_else(|| f.url.clone()).ok_or_else(|| {
+            Error::config("no repository given: use --repo, LIFEBOAT_REPO or [repository] url")
+        })?;
+        let location = RepoLocation::parse(&url)?;
+        let part_size = match o.part_size.as_ref().or(f.part_size.as_ref()) {
+            Some(s) => parse_size(s).map_err(|e| Error::config(format!("part size: {e}")))?,
+            None => DEFAULT_PART_SIZE,
+        };
+        if part_size < 5 << 20 {
+            return Err(Error::config(format!(
+                "part size {part_size} bytes is below S3's 5 MiB minimum; use at least 5MiB"
+            )));
+        }
+        let upload_concurrency = f.upload_concurrency.unwrap_or(4).max(1);
+        Ok(RepoSettings {
+            location,
+            endpoint: o
+                .s3_endpoint
+                .clone()
+                .or_else(|| f.s3_endpoint.clone())
+                .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok())
+                .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()),
+            region: o.s3_region.clone().or_else(|| f.s3_region.clone()),
+            path_style: o.s3_path_style.or(f.s3_path_style).unwrap_or(false),
+            part_size,
+            upload_concurrency,
+        })
+    }
+
+    pub fn source(&self) -> Result<SourceSettings> {
+        let (o, f) = (&self.overrides, &self.file.source);
+        let url = o
+            .source
+            .clone()
+            .or_else(|| f.url.clone())
+            .or_else(|| std::env::var("DATABASE_URL").ok());
+        let conn = ConnSpec::from_url_and_env(url.as_deref())?;
+        let databases = if o.databases.is_empty() {
+            f.databases.clone().unwrap_or_default()
+        } else {
+            o.databases.clone()
+        };
+        let jobs = o.jobs.or(f.jobs).unwrap_or_else(default_jobs);
+        if jobs == 0 {
+            return Err(Error::config("jobs must be at least 1"));
+        }
+        Ok(SourceSettings {
+            conn,
+            databases,
+            jobs,
+            globals: o.globals.or(f.globals).unwrap_or(false),
+            pg_bin_dir: o.pg_bin_dir.clone().or_else(|| f.pg_bin_dir.clone()),
+            lock_timeout_secs: o
+                .lock_timeout_secs
+                .or(f.lock_timeout_secs)
+                .unwrap_or(DEFAULT_LOCK_TIMEOUT_SECS),
+        })
+    }
+
+    pub fn pg_bin_dir(&self) -> Option<PathBuf> {
+        self.overrides
+            .pg_bin_dir
+            .clone()
+            .or_else(|| self.file.source.pg_bin_dir.clone())
+    }
+
+    /// Public keys to encrypt to. Several are allowed so keys can be rotated and escrowed.
+    pub fn recipients(&self) -> Result<Vec<Recipient>> {
+        let (o, f) = (&self.overrides, &self.file.encryption);
+        let mut lines: Vec<String> = if o.recipients.is_empty() {
+            f.recipients.clone().unwrap_or_default()
+        } else {
+            o.recipients.clone()
+        };
+        if let Some(path) = o.recipients_file.as_ref().or(f.recipients_file.as_ref()) {
+            lines.extend(crypto::read_recipients_file(path)?);
+        }
+        if lines.is_empty() {
+            return Err(Error::Key(
+                "no age recipient given: use --recipient, LIFEBOAT_AGE_RECIPIENTS, \
+                 LIFEBOAT_AGE_RECIPIENTS_FILE or [encryption] recipients"
+                    .into(),
+            ));
+        }
+        lines.iter().map(|l| crypto::parse_recipient(l)).collect()
+    }
+
+    /// Private keys, needed only to restore or verify.
+    pub fn identities(&self) -> Result<Vec<Identity>> {
+        let path = self
+            .overrides
+            .identity_file
+            .as_ref()
+            .or(self.file.encryption.identity_file.as_ref())
+            .ok_or_else(|| {
+                Error::Key(
+                    "no identity given: restoring needs the private key; use --identity or \
+                     LIFEBOAT_AGE_IDENTITY_FILE"
+                        .into(),
+                )
+            })?;
+        crypto::read_identity_file(path)
+    }
+}
+
+/// One job per core, at least two: COPY on the server and compression here overlap.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2)
+}

@@ -1,0 +1,385 @@
+//! `lifeboat backup`: a consistent logical backup of each selected database.
+//!
+//! Per database: one exported snapshot; schema as pg_dump's pre-data and post-data SQL;
+//! rows through parallel `COPY … TO STDOUT` workers sharing the snapshot, big tables split
+//! in block ranges; sequence values and large objects; each stream compressed and encrypted
+//! on its way to the repository. The manifest is written last.
+
+mod catalog;
+mod copy_out;
+mod pgdump;
+mod plan;
+mod session;
+
+pub use copy_out::column_list;
+pub use plan::DEFAULT_SPLIT_BYTES;
+
+use chrono::Utc;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio_postgres::Client;
+
+use crate::catalog::{self as backups, Heartbeat};
+use crate::config::SourceSettings;
+use crate::crypto::{self, Recipient};
+use crate::error::{Error, Result};
+use crate::manifest::{Compression, DatabaseBackup, Encryption, Manifest, SourceInfo, TableData};
+use crate::pipeline::{EncodeOptions, ObjectStats, ObjectWriter};
+use crate::postgres::{self, ConnSpec, PgTool, PgTools};
+use crate::repository::layout::{database_dir, in_progress_key, manifest_key, table_stem};
+use crate::repository::{backup_prefix, BackupId, Repository};
+use plan::{Section, WorkItem};
+
+pub struct BackupOptions {
+    pub source: SourceSettings,
+    pub recipients: Vec<Recipient>,
+    pub encode: EncodeOptions,
+    pub split_bytes: u64,
+}
+
+/// Everything a database's workers share.
+struct DbContext {
+    repo: Arc<Repository>,
+    recipients: Arc<Vec<Recipient>>,
+    encode: EncodeOptions,
+    prefix: String,
+    dir: String,
+    conn: ConnSpec,
+    version_num: u32,
+    snapshot: String,
+    encoding: String,
+    pg_dump: PgTool,
+    lock_timeout_secs: u64,
+}
+
+impl DbContext {
+    fn writer(&self, key: String) -> ObjectWriter {
+        ObjectWriter::start(
+            self.repo.clone(),
+            format!("{}{key}", self.prefix),
+            key,
+            self.recipients.clone(),
+            self.encode.clone(),
+        )
+    }
+}
+
+enum Outcome {
+    Schema(Section, ObjectStats),
+    LargeObjects(ObjectStats),
+    Table(usize, Option<usize>, TableData),
+}
+
+pub async fn backup(repo: Arc<Repository>, opts: BackupOptions) -> Result<Manifest> {
+    let started_at = Utc::now();
+    let source = &opts.source;
+    let admin = source.conn.connect().await?;
+    let version_num = postgres::server_version_num(&admin, &source.conn).await?;
+    postgres::check_supported(version_num, &source.conn, false)?;
+    let major = postgres::major_of(version_num);
+    let server_version: String = admin
+        .query_one("SHOW server_version", &[])
+        .await
+        .map_err(|e| source.conn.error("cannot read server version", &e))?
+        .get(0);
+    let databases = select_databases(&admin, source).await?;
+    drop(admin);
+
+    let tools = PgTools::new(source.pg_bin_dir.clone());
+    let pg_dump = tools.at_least("pg_dump", major)?;
+    let pg_dumpall = if source.globals {
+        Some(tools.at_least("pg_dumpall", major)?)
+    } else {
+        None
+    };
+
+    backups::descriptor(&repo).await?;
+    let removed = backups::cleanup_incomplete(&repo).await?;
+    if !removed.is_empty() {
+        tracing::info!(count = removed.len(), "cleaned up interrupted backups");
+    }
+
+    let id = BackupId::new(started_at);
+    let prefix = backup_prefix(&id);
+    tracing::info!(backup = %id, repository = %repo.name(), databases = databases.len(), "backup started");
+    let heartbeat = Heartbeat::start(repo.clone(), &id).await?;
+    let recipients = Arc::new(opts.recipients.clone());
+
+    let result: Result<Manifest> = async {
+        let globals = match &pg_dumpall {
+            Some(tool) => Some(dump_globals(&repo, &prefix, &recipients, &opts, tool).await?),
+            None => None,
+        };
+        let mut dbs = Vec::new();
+        for (i, name) in databases.iter().enumerate() {
+            let ctx = DbContext {
+                repo: repo.clone(),
+                recipients: recipients.clone(),
+                encode: opts.encode.clone(),
+                prefix: prefix.clone(),
+                dir: database_dir(i, name),
+                conn: source.conn.with_database(name),
+                version_num,
+                snapshot: String::new(),
+                encoding: String::new(),
+                pg_dump: pg_dump.clone(),
+                lock_timeout_secs: source.lock_timeout_secs,
+            };
+            dbs.push(dump_database(ctx, name, source.jobs, opts.split_bytes).await?);
+        }
+        Ok(Manifest {
+            format: "lifeboat-backup".into(),
+            format_version: crate::repository::FORMAT_VERSION,
+            id: id.0.clone(),
+            lifeboat_version: env!("CARGO_PKG_VERSION").into(),
+            started_at,
+            finished_at: Utc::now(),
+            source: SourceInfo {
+                server: source.conn.display(),
+                server_version,
+                server_version_num: version_num,
+            },
+            compression: Compression {
+                algorithm: "zstd".into(),
+                level: opts.encode.zstd_level,
+            },
+            encryption: Encryption {
+                algorithm: "age-x25519".into(),
+                recipient_fingerprints: opts.recipients.iter().map(crypto::fingerprint).collect(),
+            },
+            globals,
+            databases: dbs,
+        })
+    }
+    .await;
+
+    let manifest = match result {
+        Ok(m) => m,
+        Err(e) => {
+            drop(heartbeat);
+            // Best effort: a later run's cleanup removes whatever this leaves.
+            if let Err(clean) = repo.delete_prefix(&prefix).await {
+                tracing::warn!(error = %clean, "could not remove the failed backup's objects");
+            }
+            return Err(e);
+        }
+    };
+    // The manifest is the commit point: written last, after every object is complete.
+    repo.put_bytes(&manifest_key(&id), manifest.to_json().into()).await?;
+    drop(heartbeat);
+    repo.delete(&in_progress_key(&id)).await?;
+    tracing::info!(
+        backup = %id,
+        stored_bytes = manifest.stored_size(),
+        seconds = (manifest.finished_at - manifest.started_at).num_milliseconds() as f64 / 1000.0,
+        "backup complete"
+    );
+    Ok(manifest)
+}
+
+async fn select_databases(admin: &Client, source: &SourceSettings) -> Result<Vec<String>> {
+    let existing = postgres::list_databases(admin, &source.conn).await?;
+    if source.databases.is_empty() {
+        return Ok(existing);
+    }
+    for d in &source.databases {
+        if !existing.contains(d) {
+            return Err(Error::Postgres {
+                target: source.conn.display(),
+                reason: format!(
+                    "database `{d}` does not exist (or does not accept connections); it has: {}",
+                    existing.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(source.databases.clone())
+}
+
+async fn dump_globals(
+    repo: &Arc<Repository>,
+    prefix: &str,
+    recipients: &Arc<Vec<Recipient>>,
+    opts: &BackupOptions,
+    tool: &PgTool,
+) -> Result<ObjectStats> {
+    let key = "globals.sql.zst.age".to_string();
+    let conn = &opts.source.conn;
+    let mut args = vec![
+        format!("--dbname={}", conn.libpq_conninfo()),
+        "--globals-only".into(),
+        "--no-password".into(),
+    ];
+    let writer = |args: &[String]| {
+        let w = ObjectWriter::start(
+            repo.clone(),
+            format!("{prefix}{key}"),
+            key.clone(),
+            recipients.clone(),
+            opts.encode.clone(),
+        );
+        let args = args.to_vec();
+        async move { pgdump::stream_tool(tool, conn, &args, w).await }
+    };
+    match writer(&args).await {
+        Ok(stats) => Ok(stats),
+        // Managed services (RDS) hide pg_authid: dump roles without their passwords.
+        Err(Error::Tool { reason, .. }) if reason.contains("pg_authid") => {
+            tracing::warn!("role passwords are not readable here; backing up roles without passwords");
+            args.push("--no-role-passwords".into());
+            writer(&args).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn dump_database(
+    mut ctx: DbContext,
+    name: &str,
+    jobs: usize,
+    split_bytes: u64,
+) -> Result<DatabaseBackup> {
+    let exporter =
+        session::Exporter::start(&ctx.conn, ctx.version_num, ctx.lock_timeout_secs).await?;
+    let client = exporter.client();
+    let encoding = catalog::database_encoding(client, &ctx.conn).await?;
+    let tables = catalog::tables(client, &ctx.conn).await?;
+    exporter.lock_tables(&tables, ctx.lock_timeout_secs).await?;
+    let sequences_sql = catalog::sequences_sql(client, &ctx.conn).await?;
+    ctx.snapshot = exporter.snapshot.clone();
+    let consistent_at = exporter.consistent_at;
+    ctx.encoding = encoding.clone();
+    let ctx = Arc::new(ctx);
+
+    let mut seq_writer = ctx.writer(format!("{}/sequences.sql.zst.age", ctx.dir));
+    seq_writer.write(sequences_sql.as_bytes()).await?;
+    let sequences = seq_writer.finish().await?;
+
+    let total_bytes: u64 = tables.iter().map(|t| t.bytes).sum();
+    tracing::info!(database = name, tables = tables.len(), bytes = total_bytes, jobs, "dumping");
+    let items = plan::plan(tables, split_bytes, true);
+    let outcomes = run_workers(ctx.clone(), items, jobs).await;
+    exporter.finish().await;
+    let outcomes = outcomes?;
+
+    let (mut pre, mut post, mut lobs) = (None, None, None);
+    let mut tables: Vec<(usize, Option<usize>, TableData)> = Vec::new();
+    for o in outcomes {
+        match o {
+            Outcome::Schema(Section::PreData, s) => pre = Some(s),
+            Outcome::Schema(Section::PostData, s) => post = Some(s),
+            Outcome::LargeObjects(s) => lobs = Some(s),
+            Outcome::Table(seq, part, t) => tables.push((seq, part, t)),
+        }
+    }
+    tables.sort_by_key(|(seq, part, _)| (*seq, *part));
+    let missing = || Error::Backup(format!("database {name}: a schema section was not dumped"));
+    Ok(DatabaseBackup {
+        name: name.to_string(),
+        dir: ctx.dir.clone(),
+        encoding,
+        consistent_at,
+        pg_dump_version: ctx.pg_dump.major,
+        pre_data: pre.ok_or_else(missing)?,
+        post_data: post.ok_or_else(missing)?,
+        sequences,
+        large_objects: lobs.ok_or_else(missing)?,
+        tables: tables.into_iter().map(|(_, _, t)| t).collect(),
+    })
+}
+
+/// Runs the items on `jobs` workers. Each worker keeps one connection in the snapshot; the
+/// first failure stops the others from taking new work and is what the caller sees.
+async fn run_workers(ctx: Arc<DbContext>, items: Vec<WorkItem>, jobs: usize) -> Result<Vec<Outcome>> {
+    let queue = Arc::new(Mutex::new(VecDeque::from(items)));
+    let failed = Arc::new(AtomicBool::new(false));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..jobs.max(1) {
+        let (ctx, queue, failed) = (ctx.clone(), queue.clone(), failed.clone());
+        set.spawn(async move {
+            let mut client: Option<Client> = None;
+            let mut done = Vec::new();
+            loop {
+                if failed.load(Ordering::SeqCst) {
+                    return Ok(done);
+                }
+                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+                let Some(item) = next else { return Ok(done) };
+                match run_item(&ctx, &mut client, item).await {
+                    Ok(o) => done.push(o),
+                    Err(e) => {
+                        failed.store(true, Ordering::SeqCst);
+                        return Err(e);
+                    }
+                }
+            }
+        });
+    }
+    let mut all = Vec::new();
+    let mut first_error = None;
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(Ok(done)) => all.extend(done),
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                first_error.get_or_insert(Error::Backup(format!("worker failed: {e}")));
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(all),
+    }
+}
+
+async fn run_item(ctx: &DbContext, client: &mut Option<Client>, item: WorkItem) -> Result<Outcome> {
+    match item {
+        WorkItem::Schema(section) => {
+            let (arg, file) = match section {
+                Section::PreData => ("pre-data", "pre-data.sql.zst.age"),
+                Section::PostData => ("post-data", "post-data.sql.zst.age"),
+            };
+            let args = pgdump::pg_dump_args(&ctx.conn, &ctx.snapshot, arg, ctx.lock_timeout_secs);
+            let w = ctx.writer(format!("{}/{file}", ctx.dir));
+            let stats = pgdump::stream_tool(&ctx.pg_dump, &ctx.conn, &args, w).await?;
+            Ok(Outcome::Schema(section, stats))
+        }
+        WorkItem::LargeObjects => {
+            let args = pgdump::pg_dump_args(&ctx.conn, &ctx.snapshot, "data", ctx.lock_timeout_secs);
+            let w = ctx.writer(format!("{}/large-objects.sql.zst.age", ctx.dir));
+            let stats = pgdump::stream_tool(&ctx.pg_dump, &ctx.conn, &args, w).await?;
+            Ok(Outcome::LargeObjects(stats))
+        }
+        WorkItem::Table { table, blocks, seq, part } => {
+            if client.is_none() {
+                *client = Some(
+                    session::import(&ctx.conn, ctx.version_num, &ctx.snapshot, &ctx.encoding).await?,
+                );
+            }
+            let c = client.as_ref().ok_or_else(|| Error::Backup("no worker connection".into()))?;
+            let safe = table_stem(seq, &table.schema, &table.name);
+            let key = match part {
+                Some(p) => format!("{}/data/{safe}.part{p:04}.copy.zst.age", ctx.dir),
+                None => format!("{}/data/{safe}.copy.zst.age", ctx.dir),
+            };
+            let w = ctx.writer(key);
+            let (rows, object) = copy_out::copy_table(c, &ctx.conn, &table, blocks, w).await?;
+            tracing::debug!(table = %table.name, rows, bytes = object.plain_size, "table dumped");
+            Ok(Outcome::Table(
+                seq,
+                part,
+                TableData {
+                    schema: table.schema.clone(),
+                    name: table.name.clone(),
+                    columns: table.columns.clone(),
+                    blocks,
+                    rows,
+                    object,
+                },
+            ))
+        }
+    }
+}

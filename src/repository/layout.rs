@@ -1,0 +1,102 @@
+//! Object keys. Documented in docs/repository-format.md; change both together.
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+
+/// The repository descriptor, written by `init`.
+pub const DESCRIPTOR_KEY: &str = "lifeboat.json";
+/// Every backup lives under `backups/<id>/`.
+pub const BACKUPS_DIR: &str = "backups/";
+pub const MANIFEST_NAME: &str = "manifest.json";
+pub const IN_PROGRESS_NAME: &str = "in-progress.json";
+
+/// A backup's id: its start time in UTC plus a random suffix, so ids sort by time and two
+/// backups started in the same second do not collide.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BackupId(pub String);
+
+impl BackupId {
+    pub fn new(at: DateTime<Utc>) -> Self {
+        let suffix: u16 = rand::thread_rng().gen();
+        BackupId(format!("{}-{suffix:04x}", at.format("%Y%m%dT%H%M%SZ")))
+    }
+
+    pub fn is_valid(text: &str) -> bool {
+        let ok_chars = text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        ok_chars && text.len() >= 16 && text.len() <= 64
+    }
+}
+
+impl std::fmt::Display for BackupId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `backups/<id>/`
+pub fn backup_prefix(id: &BackupId) -> String {
+    format!("{BACKUPS_DIR}{}/", id.0)
+}
+
+pub fn manifest_key(id: &BackupId) -> String {
+    format!("{}{MANIFEST_NAME}", backup_prefix(id))
+}
+
+pub fn in_progress_key(id: &BackupId) -> String {
+    format!("{}{IN_PROGRESS_NAME}", backup_prefix(id))
+}
+
+/// A directory name for a database inside a backup: its position plus a readable,
+/// filesystem-safe rendering of its name (database names may hold any character).
+pub fn database_dir(index: usize, name: &str) -> String {
+    format!("db{index:03}-{}", safe_name(name))
+}
+
+/// The file name stem of a table's data object: its position and readable name.
+pub fn table_stem(index: usize, schema: &str, name: &str) -> String {
+    format!("{index:05}-{}", safe_name(&format!("{schema}.{name}")))
+}
+
+fn safe_name(name: &str) -> String {
+    name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(48)
+        .collect()
+}
+
+/// Splits `backups/<id>/rest` into the id, if the key is inside a backup.
+pub fn backup_of_key(key: &str) -> Option<(BackupId, &str)> {
+    let rest = key.strip_prefix(BACKUPS_DIR)?;
+    let (id, tail) = rest.split_once('/')?;
+    BackupId::is_valid(id).then(|| (BackupId(id.to_string()), tail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sort_by_time_and_parse_back() {
+        let a = BackupId::new("2026-01-01T00:00:00Z".parse().unwrap());
+        let b = BackupId::new("2026-01-02T00:00:00Z".parse().unwrap());
+        assert!(a < b);
+        assert!(BackupId::is_valid(&a.0));
+        let key = manifest_key(&a);
+        assert_eq!(backup_of_key(&key), Some((a.clone(), MANIFEST_NAME)));
+        assert_eq!(backup_of_key("backups/../x"), None);
+    }
+
+    #[test]
+    fn database_dirs_are_safe() {
+        assert_eq!(database_dir(0, "app"), "db000-app");
+        assert_eq!(database_dir(3, "My DB/../x"), "db003-My_DB_.._x");
+        assert_eq!(table_stem(7, "public", "Order Items"), "00007-public.Order_Items");
+    }
+}

@@ -1,0 +1,116 @@
+//! Post-data (indexes, constraints, triggers…) in parallel where it is safe: indexes and
+//! unique/primary/check constraints first, all jobs at once; then partition index attaches;
+//! then foreign keys (they need the unique indexes), in parallel; then the rest in dump order.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::Client;
+
+use super::toc::{SplitDump, TocEntry};
+use crate::error::{Error, Result};
+use crate::postgres::ConnSpec;
+
+/// Which phase an entry runs in, and whether entries of that phase may run concurrently.
+fn phase(kind: &str) -> (u8, bool) {
+    match kind {
+        "INDEX" | "CONSTRAINT" => (0, true),
+        "INDEX ATTACH" => (1, false),
+        "FK CONSTRAINT" => (2, true),
+        _ => (3, false),
+    }
+}
+
+pub async fn run(dump: SplitDump, target: &ConnSpec, jobs: usize) -> Result<usize> {
+    let SplitDump {
+        preamble, entries, ..
+    } = dump;
+    let entries: Vec<TocEntry> = entries.into_iter().filter(|e| !e.is_empty()).collect();
+    let count = entries.len();
+    let mut clients = Vec::new();
+    for _ in 0..jobs.max(1) {
+        let c = target.connect().await?;
+        c.batch_execute(&format!("SET statement_timeout = 0; SET lock_timeout = 0; {preamble}"))
+            .await
+            .map_err(|e| target.error("cannot set up a post-data session", &e))?;
+        clients.push(Arc::new(c));
+    }
+    for p in 0..4u8 {
+        let batch: Vec<TocEntry> = entries
+            .iter()
+            .filter(|e| phase(&e.kind).0 == p)
+            .cloned()
+            .collect();
+        if batch.is_empty() {
+            continue;
+        }
+        let parallel = phase(&batch[0].kind).1;
+        if parallel {
+            run_parallel(batch, &clients, target).await?;
+        } else {
+            for e in &batch {
+                execute(&clients[0], target, e).await?;
+            }
+        }
+    }
+    Ok(count)
+}
+
+async fn run_parallel(batch: Vec<TocEntry>, clients: &[Arc<Client>], target: &ConnSpec) -> Result<()> {
+    let queue = Arc::new(Mutex::new(VecDeque::from(batch)));
+    let mut set = tokio::task::JoinSet::new();
+    for c in clients {
+        let (c, queue, target) = (c.clone(), queue.clone(), target.clone());
+        set.spawn(async move {
+            loop {
+                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+                let Some(entry) = next else { return Ok(()) };
+                execute(&c, &target, &entry).await?;
+            }
+        });
+    }
+    let mut first_error = None;
+    while let Some(j) = set.join_next().await {
+        if let Err(e) = j.unwrap_or_else(|e| Err(Error::Restore(format!("post-data worker: {e}")))) {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Runs one entry; retries a deadlock, which concurrent DDL on related tables can cause.
+async fn execute(client: &Client, target: &ConnSpec, entry: &TocEntry) -> Result<()> {
+    let script = entry.script();
+    let mut attempt = 0;
+    loop {
+        match client.batch_execute(&script).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) && attempt < 5 => {
+                attempt += 1;
+                tracing::debug!(entry = %entry.name, attempt, "deadlock, retrying");
+            }
+            Err(e) => {
+                return Err(Error::Restore(format!(
+                    "post-data {} {}{}: {}",
+                    entry.kind,
+                    if entry.schema == "-" { String::new() } else { format!("{}.", entry.schema) },
+                    entry.name,
+                    target.error("failed", &e)
+                )))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::phase;
+
+    #[test]
+    fn foreign_keys_after_indexes() {
+        assert!(phase("INDEX").0 < phase("FK CONSTRAINT").0);
+        assert!(phase("CONSTRAINT").0 < phase("INDEX ATTACH").0);
+        assert!(phase("FK CONSTRAINT").0 < phase("TRIGGER").0);
+        assert!(!phase("MATERIALIZED VIEW DATA").1);
+    }
+}

@@ -1,0 +1,110 @@
+//! Running the SQL objects of a backup: large ones streamed through psql, small ones read
+//! whole and run over our own connection.
+
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+
+use crate::crypto::Identity;
+use crate::error::{Error, Result};
+use crate::pipeline::{ObjectReader, ObjectStats};
+use crate::postgres::{collect_stderr, ConnSpec, PgTool};
+use crate::repository::Repository;
+
+/// Where a backup's objects are and how to read them.
+#[derive(Clone)]
+pub struct Source {
+    pub repo: Arc<Repository>,
+    /// `backups/<id>/`
+    pub prefix: String,
+    pub identities: Arc<Vec<Identity>>,
+}
+
+impl Source {
+    pub fn open(&self, object: &ObjectStats) -> ObjectReader {
+        ObjectReader::open(
+            self.repo.clone(),
+            format!("{}{}", self.prefix, object.key),
+            object.clone(),
+            self.identities.clone(),
+        )
+    }
+
+    /// Reads a whole (small) object as text, verified.
+    pub async fn read_text(&self, object: &ObjectStats) -> Result<String> {
+        let mut reader = self.open(object);
+        let mut buf = Vec::with_capacity(object.plain_size as usize);
+        while let Some(chunk) = reader.next().await? {
+            buf.extend_from_slice(&chunk);
+        }
+        String::from_utf8(buf).map_err(|_| Error::Corrupt {
+            object: object.key.clone(),
+            reason: "SQL script is not valid UTF-8".into(),
+        })
+    }
+}
+
+/// Streams an SQL object into psql. psql's input is closed (letting it commit) only after
+/// the object verified; any failure kills psql first, so its transaction rolls back.
+pub async fn run_with_psql(
+    psql: &PgTool,
+    target: &ConnSpec,
+    source: &Source,
+    object: &ObjectStats,
+    single_transaction: bool,
+) -> Result<()> {
+    let mut cmd = psql.command(target);
+    cmd.args([
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "--no-password",
+        "-d",
+        &target.libpq_conninfo(),
+    ]);
+    if single_transaction {
+        cmd.arg("--single-transaction");
+    }
+    cmd.args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    let mut child = cmd.spawn().map_err(|e| Error::Tool {
+        tool: psql.path.display().to_string(),
+        reason: format!("cannot start: {e}"),
+    })?;
+    let stderr = tokio::spawn(collect_stderr(child.stderr.take()));
+    let mut stdin = child.stdin.take().ok_or_else(|| Error::Tool {
+        tool: "psql".into(),
+        reason: "no stdin".into(),
+    })?;
+    let mut reader = source.open(object);
+    let fed: Result<()> = async {
+        while let Some(chunk) = reader.next().await? {
+            if stdin.write_all(&chunk).await.is_err() {
+                // psql stopped early: its exit status and stderr say why.
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = fed {
+        let _ = child.kill().await;
+        return Err(e);
+    }
+    drop(stdin);
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| Error::io("waiting for psql", e))?;
+    let err_text = stderr.await.unwrap_or_default();
+    if !status.success() {
+        return Err(Error::Restore(format!(
+            "{} failed on {}: {}",
+            object.key,
+            target.display(),
+            if err_text.is_empty() { status.to_string() } else { err_text }
+        )));
+    }
+    Ok(())
+}
