@@ -69,6 +69,26 @@ impl Error {
         Error::Config(msg.into())
     }
 
+    /// Appends a note (what was cleaned up) to the message, keeping the error's class.
+    pub fn with_note(self, note: &str) -> Self {
+        match self {
+            Error::Config(m) => Error::Config(format!("{m} ({note})")),
+            Error::Key(m) => Error::Key(format!("{m} ({note})")),
+            Error::Decrypt { object, reason } => Error::Decrypt { object, reason: format!("{reason} ({note})") },
+            Error::Corrupt { object, reason } => Error::Corrupt { object, reason: format!("{reason} ({note})") },
+            Error::Repository { repo, reason } => Error::Repository { repo, reason: format!("{reason} ({note})") },
+            Error::Postgres { target, reason } => Error::Postgres { target, reason: format!("{reason} ({note})") },
+            Error::Tool { tool, reason } => Error::Tool { tool, reason: format!("{reason} ({note})") },
+            Error::Backup(m) => Error::Backup(format!("{m} ({note})")),
+            Error::Restore(m) => Error::Restore(format!("{m} ({note})")),
+            Error::NotFound { repo, key } => Error::Repository {
+                repo,
+                reason: format!("object {key} not found ({note})"),
+            },
+            other => Error::Restore(format!("{other} ({note})")),
+        }
+    }
+
     /// Process exit code for this error class, so scripts can tell a bad invocation from a
     /// damaged backup from an unreachable service.
     pub fn exit_code(&self) -> i32 {

@@ -90,8 +90,10 @@ pub async fn restore(
     )?;
     let name = target.dbname().to_string();
     let whole = tables.is_none() && !opts.data_only;
+    let mut created = false;
     if opts.create {
         target::create_database(&maint, target, &name, &db.encoding, opts.clean).await?;
+        created = true;
     } else if !target::database_exists(&maint, target, &name).await? {
         return Err(Error::Restore(format!(
             "database `{name}` does not exist on {}; add --create to create it",
@@ -110,9 +112,50 @@ pub async fn restore(
                 )));
             }
             target::create_database(&maint, target, &name, &db.encoding, true).await?;
+            created = true;
         }
     }
+
+    let outcome = run_steps(&source, &psql, target, &db, tables.as_deref(), opts).await;
+    let (restored_tables, rows, bytes, steps) = match outcome {
+        Ok(done) => done,
+        Err(e) if created => {
+            // Nothing half-written: a database this restore created goes away with it.
+            let dropped = target::drop_database(&maint, target, &name).await;
+            let note = match dropped {
+                Ok(()) => format!("the partially restored database `{name}` was dropped"),
+                Err(d) => format!("could not drop the partially restored database `{name}`: {d}"),
+            };
+            return Err(e.with_note(&note));
+        }
+        Err(e) => return Err(e),
+    };
     drop(maint);
+    Ok(RestoreReport {
+        backup: manifest.id.clone(),
+        database: db.name.clone(),
+        target: target.display(),
+        consistent_at: db.consistent_at,
+        tables: restored_tables,
+        rows,
+        bytes,
+        steps,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+type StepsDone = (usize, u64, u64, Vec<(String, f64)>);
+
+async fn run_steps(
+    source: &Source,
+    psql: &crate::postgres::PgTool,
+    target: &ConnSpec,
+    db: &DatabaseBackup,
+    tables: Option<&[select::TableName]>,
+    opts: &RestoreOptions,
+) -> Result<StepsDone> {
+    let source = source.clone();
+    let psql = psql.clone();
 
     let jobs = opts.jobs.max(1);
     let mut steps = Vec::new();
@@ -124,7 +167,7 @@ pub async fn restore(
     let rows;
     let restored_tables;
     let bytes;
-    match &tables {
+    match tables {
         None => {
             if !opts.data_only {
                 script::run_with_psql(&psql, target, &source, &db.pre_data, true).await?;
@@ -157,8 +200,14 @@ pub async fn restore(
         }
         Some(names) => {
             let pre = toc::split(&source.read_text(&db.pre_data).await?);
-            let (pre_entries, sequences) = select::pre_data(&pre, names);
             let client = target.connect().await?;
+            let mut missing_schemas = Vec::new();
+            for n in names {
+                if !target::schema_exists(&client, target, &n.schema).await? && !missing_schemas.contains(&n.schema) {
+                    missing_schemas.push(n.schema.clone());
+                }
+            }
+            let (pre_entries, sequences) = select::pre_data(&pre, names, &missing_schemas);
             for n in names {
                 if target::table_exists(&client, target, &n.quoted()).await? && !opts.data_only {
                     if !opts.clean {
@@ -209,17 +258,7 @@ pub async fn restore(
             bytes = selected.iter().map(|t| t.object.plain_size).sum();
         }
     }
-    Ok(RestoreReport {
-        backup: manifest.id.clone(),
-        database: db.name.clone(),
-        target: target.display(),
-        consistent_at: db.consistent_at,
-        tables: restored_tables,
-        rows,
-        bytes,
-        steps,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    Ok((restored_tables, rows, bytes, steps))
 }
 
 fn pick_database<'a>(manifest: &'a Manifest, wanted: Option<&str>) -> Result<&'a DatabaseBackup> {

@@ -72,8 +72,13 @@ pub fn data_of(db: &DatabaseBackup, tables: &[TableName]) -> Vec<TableData> {
         .collect()
 }
 
-/// Pre-data entries defining the tables, and the names of the sequences they own.
-pub fn pre_data(dump: &SplitDump, tables: &[TableName]) -> (Vec<TocEntry>, Vec<String>) {
+/// Pre-data entries defining the tables (and the schemas `missing_schemas` the target
+/// lacks), and the names of the sequences they own.
+pub fn pre_data(
+    dump: &SplitDump,
+    tables: &[TableName],
+    missing_schemas: &[String],
+) -> (Vec<TocEntry>, Vec<String>) {
     // Sequences the tables own: serial ones through OWNED BY, identity ones through the
     // ALTER TABLE … ADD GENERATED statement pg_dump files as a SEQUENCE entry.
     let owned: Vec<(String, String)> = dump
@@ -114,7 +119,8 @@ pub fn pre_data(dump: &SplitDump, tables: &[TableName]) -> (Vec<TocEntry>, Vec<S
                     .is_some_and(|n| is_owned(e, n)),
                 _ => false,
             };
-            for_table || for_sequence
+            let schema = e.kind == "SCHEMA" && missing_schemas.contains(&e.name);
+            for_table || for_sequence || schema
         })
         .cloned()
         .collect();
@@ -122,9 +128,10 @@ pub fn pre_data(dump: &SplitDump, tables: &[TableName]) -> (Vec<TocEntry>, Vec<S
     // A sequence created on its own (serial) must exist before the table's DEFAULT uses it;
     // identity sequences are added to the existing table, so they follow it.
     picked.sort_by_key(|e| match e.kind.as_str() {
-        "SEQUENCE" if e.sql.contains("CREATE SEQUENCE") => 0,
-        "TABLE" => 1,
-        _ => 2,
+        "SCHEMA" => 0,
+        "SEQUENCE" if e.sql.contains("CREATE SEQUENCE") => 1,
+        "TABLE" => 2,
+        _ => 3,
     });
     let sequences = owned
         .iter()
@@ -195,7 +202,7 @@ mod tests {
             schema: "public".into(),
             name: "t".into(),
         }];
-        let (pre, seqs) = pre_data(&split(PRE), &t);
+        let (pre, seqs) = pre_data(&split(PRE), &t, &[]);
         let kinds: Vec<&str> = pre.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(kinds, ["SEQUENCE", "TABLE", "SEQUENCE OWNED BY", "DEFAULT", "ACL"]);
         assert!(pre.iter().all(|e| !e.sql.contains("\"u\"")));

@@ -74,6 +74,13 @@ pub async fn create_database(
     Ok(())
 }
 
+pub async fn drop_database(maint: &Client, target: &ConnSpec, name: &str) -> Result<()> {
+    maint
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {}", quote_ident(name)))
+        .await
+        .map_err(|e| target.error(&format!("cannot drop database {name}"), &e))
+}
+
 /// Counts what a database holds beyond what PostgreSQL creates: relations, functions,
 /// types, schemas other than public, extensions other than plpgsql, large objects.
 pub async fn user_object_count(client: &Client, target: &ConnSpec) -> Result<i64> {
@@ -100,5 +107,13 @@ pub async fn table_exists(client: &Client, target: &ConnSpec, qualified: &str) -
         .query_one("SELECT to_regclass($1) IS NOT NULL", &[&qualified])
         .await
         .map_err(|e| target.error("cannot look up tables", &e))?;
+    Ok(row.get(0))
+}
+
+pub async fn schema_exists(client: &Client, target: &ConnSpec, schema: &str) -> Result<bool> {
+    let row = client
+        .query_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", &[&schema])
+        .await
+        .map_err(|e| target.error("cannot look up schemas", &e))?;
     Ok(row.get(0))
 }

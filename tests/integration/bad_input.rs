@@ -1,0 +1,172 @@
+//! Bad input: one readable message naming the thing and what to do, the right exit code,
+//! and nothing lost or half-written.
+
+use crate::common::*;
+use std::path::PathBuf;
+
+/// A backed-up small database in a local repository.
+fn backed_up() -> (Setup, String, serde_json::Value) {
+    let pg = pg15();
+    let db = pg.create_db("bad");
+    pg.psql(&db, "CREATE TABLE t (id int PRIMARY KEY, s text); INSERT INTO t SELECT g, repeat('x', g % 50) FROM generate_series(1, 50000) g;");
+    let setup = Setup::new(pg, local_repo());
+    let m = setup.backup(&db, &[]);
+    (setup, db, m)
+}
+
+fn data_object(setup: &Setup, m: &serde_json::Value) -> PathBuf {
+    let key = m["databases"][0]["tables"][0]["object"]["key"].as_str().unwrap();
+    setup
+        .repo
+        .local
+        .as_ref()
+        .unwrap()
+        .join(format!("backups/{}/{key}", m["id"].as_str().unwrap()))
+}
+
+fn restore_into_new(setup: &Setup, extra_env: &[(String, String)]) -> (std::process::Output, String) {
+    let target = unique("target");
+    let url = setup.pg.db_url(&target);
+    let mut env = setup.env();
+    env.extend_from_slice(extra_env);
+    (lifeboat(&["restore", "latest", "--into", &url, "--create"], &env), target)
+}
+
+fn db_exists(pg: &Pg, name: &str) -> bool {
+    pg.psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")) == "1"
+}
+
+#[test]
+fn wrong_key_is_named_before_the_target_is_touched() {
+    let (setup, _, _) = backed_up();
+    let other = keys();
+    let (out, target) = restore_into_new(
+        &setup,
+        &[("LIFEBOAT_AGE_IDENTITY_FILE".into(), other.identity.display().to_string())],
+    );
+    let err = fails(out, 2, &["not a recipient", "private key"]);
+    assert!(!err.contains("AGE-SECRET-KEY"), "secret in error: {err}");
+    assert!(!db_exists(&setup.pg, &target), "target was created despite the wrong key");
+}
+
+#[test]
+fn missing_identity_is_explained() {
+    let (setup, _, _) = backed_up();
+    let env: Vec<_> = setup.env().into_iter().filter(|(k, _)| k != "LIFEBOAT_AGE_IDENTITY_FILE").collect();
+    let url = setup.pg.db_url(&unique("t"));
+    fails(lifeboat(&["restore", "latest", "--into", &url, "--create"], &env), 2, &["LIFEBOAT_AGE_IDENTITY_FILE"]);
+}
+
+#[test]
+fn truncated_object_fails_and_leaves_nothing() {
+    let (setup, _, m) = backed_up();
+    let path = data_object(&setup, &m);
+    let len = std::fs::metadata(&path).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(len / 2).unwrap();
+    let (out, target) = restore_into_new(&setup, &[]);
+    let key = m["databases"][0]["tables"][0]["object"]["key"].as_str().unwrap();
+    fails(out, 3, &[key, "corrupt"]);
+    assert!(!db_exists(&setup.pg, &target), "half-restored database left behind");
+}
+
+#[test]
+fn one_flipped_byte_is_caught() {
+    let (setup, _, m) = backed_up();
+    let path = data_object(&setup, &m);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let i = bytes.len() * 2 / 3;
+    bytes[i] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    let (out, target) = restore_into_new(&setup, &[]);
+    let key = m["databases"][0]["tables"][0]["object"]["key"].as_str().unwrap();
+    fails(out, 3, &[key]);
+    assert!(!db_exists(&setup.pg, &target));
+}
+
+#[test]
+fn missing_object_is_named() {
+    let (setup, _, m) = backed_up();
+    std::fs::remove_file(data_object(&setup, &m)).unwrap();
+    let (out, _) = restore_into_new(&setup, &[]);
+    fails(out, 4, &["not found", m["databases"][0]["tables"][0]["object"]["key"].as_str().unwrap()]);
+}
+
+#[test]
+fn missing_manifest_means_no_backup() {
+    let (setup, _, m) = backed_up();
+    let id = m["id"].as_str().unwrap();
+    let root = setup.repo.local.as_ref().unwrap();
+    std::fs::remove_file(root.join(format!("backups/{id}/manifest.json"))).unwrap();
+    let listed = ok(setup.run(&["list"]));
+    assert!(!listed.contains(id), "{listed}");
+    let url = setup.pg.db_url(&unique("t"));
+    fails(setup.run(&["restore", id, "--into", &url, "--create"]), 1, &[id, "not found"]);
+    fails(setup.run(&["restore", "latest", "--into", &url, "--create"]), 1, &["none found"]);
+}
+
+#[test]
+fn missing_bucket_is_named() {
+    let keys = keys();
+    let env = vec![
+        ("LIFEBOAT_S3_ENDPOINT".into(), s3_endpoint()),
+        ("LIFEBOAT_S3_PATH_STYLE".into(), "true".into()),
+        ("LIFEBOAT_AGE_RECIPIENTS".into(), keys.recipient.clone()),
+    ];
+    let out = lifeboat(&["--repo", "s3://no-such-bucket-lifeboat/x", "list"], &env);
+    fails(out, 4, &["no-such-bucket-lifeboat", "does not exist"]);
+    let out = lifeboat(&["--repo", "s3://no-such-bucket-lifeboat/x", "init"], &env);
+    fails(out, 4, &["does not exist"]);
+}
+
+#[test]
+fn unreachable_postgres_is_named() {
+    let setup = Setup::new(pg15(), local_repo());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgres://someone:hunter2@127.0.0.1:{port}/app");
+    let err = fails(setup.run(&["backup", "--source", &url]), 5, &["cannot connect", &format!("127.0.0.1:{port}")]);
+    assert!(!err.contains("hunter2"), "password leaked: {err}");
+    let listed = ok(setup.run(&["list"]));
+    assert!(listed.contains("no backups"), "{listed}");
+}
+
+#[test]
+fn invalid_configuration_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("lifeboat.toml");
+    std::fs::write(&cfg, "[repository]\nurl = \"/tmp/x\"\npart_size = \"lots\"\n").unwrap();
+    let out = lifeboat(&["--config", cfg.to_str().unwrap(), "list"], &[]);
+    fails(out, 2, &["part size", "lots"]);
+
+    std::fs::write(&cfg, "[repositry]\nurl = \"/tmp/x\"\n").unwrap();
+    let out = lifeboat(&["--config", cfg.to_str().unwrap(), "list"], &[]);
+    fails(out, 2, &["repositry", "line 1"]);
+
+    let out = lifeboat(&["--repo", "/tmp/x", "--recipient", "age1notakey", "init"], &[]);
+    fails(out, 2, &["not an age X25519 recipient"]);
+
+    let out = lifeboat(&["--repo", "gs://bucket", "list"], &[]);
+    fails(out, 2, &["unsupported scheme"]);
+}
+
+#[test]
+fn init_refuses_an_existing_repository() {
+    let setup = Setup::new(pg15(), local_repo());
+    fails(setup.run(&["init"]), 4, &["already holds a lifeboat repository"]);
+}
+
+#[test]
+fn missing_database_is_named() {
+    let setup = Setup::new(pg15(), local_repo());
+    let url = setup.pg.db_url("postgres");
+    fails(setup.run(&["backup", "--source", &url, "-d", "no_such_db"]), 5, &["no_such_db", "does not exist"]);
+}
+
+#[test]
+fn config_check_redacts_secrets() {
+    let setup = Setup::new(pg15(), local_repo());
+    let url = setup.pg.url.replace("postgres@", "postgres:sekrit@");
+    let out = ok(setup.run(&["config", "check", "--source", &url]));
+    assert!(!out.contains("sekrit"), "{out}");
+    assert!(out.contains("configuration is usable"), "{out}");
+}

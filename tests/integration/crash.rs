@@ -1,0 +1,66 @@
+//! A backup killed with SIGKILL mid-flight leaves nothing `list` or `restore` takes as a
+//! backup, and the next run cleans up after it.
+
+use crate::common::*;
+use std::time::{Duration, Instant};
+
+#[test]
+fn kill_9_during_backup_leaves_no_backup_and_next_run_cleans_up() {
+    let pg = pg15();
+    let db = pg.create_db("crash");
+    pg.psql(&db, "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g+1)::text) AS s FROM generate_series(1, 3000000) g;");
+    let setup = Setup::new(pg.clone(), local_repo());
+    let root = setup.repo.local.clone().unwrap();
+    let url = pg.db_url(&db);
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+        .args(["backup", "--source", &url, "--database", &db, "--jobs", "1", "--compression-level", "19"])
+        .envs(setup.env())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the backup is writing data (a partial file exists), then SIGKILL it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let partial = walk(&root).iter().any(|p| p.contains(".partial-") && p.contains("/data/"));
+        if partial {
+            break;
+        }
+        assert!(Instant::now() < deadline, "backup never started writing data");
+        assert!(child.try_wait().unwrap().is_none(), "backup finished before it could be killed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(walk(&root).iter().any(|p| p.contains("in-progress.json")), "marker left by the killed run");
+
+    let listed = ok(setup.run(&["list"]));
+    assert!(listed.contains("no backups"), "{listed}");
+    let target = pg.db_url(&unique("t"));
+    fails(setup.run(&["restore", "latest", "--into", &target, "--create"]), 1, &["none found"]);
+
+    let m = setup.backup(&db, &[]);
+    let id = m["id"].as_str().unwrap();
+    let dirs: Vec<String> = std::fs::read_dir(root.join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(dirs, vec![id.to_string()], "the killed backup's objects were cleaned up");
+    assert!(!walk(&root).iter().any(|p| p.contains(".partial-")));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    out
+}

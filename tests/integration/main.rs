@@ -1,0 +1,8 @@
+//! End-to-end tests against real PostgreSQL servers and a real S3 protocol server (moto),
+//! started by tests/servers.sh. One binary, so the crate links once.
+
+mod common;
+
+mod bad_input;
+mod crash;
+mod roundtrip;

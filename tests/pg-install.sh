@@ -1,0 +1,2 @@
+#!/usr/bin/env bash
+echo /usr/lib/postgresql/$1/bin

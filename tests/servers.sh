@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Starts (or stops) the real servers the test suite runs against, shared by every test:
+# one PostgreSQL per major in LIFEBOAT_TEST_PG_MAJORS and one moto server (S3 and RDS APIs).
+#
+#   tests/servers.sh start   # installs what is missing, starts, writes target/test-servers/env
+#   tests/servers.sh stop
+#
+# Fails loudly when a server cannot be installed or started: tests never skip for lack of one.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="$ROOT/target/test-servers"
+MAJORS="${LIFEBOAT_TEST_PG_MAJORS:-15}"
+VENV="${LIFEBOAT_TEST_VENV:-$ROOT/.venv}"
+
+die() { echo "servers.sh: $*" >&2; exit 1; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+as_server_user() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+ensure_postgres_user() {
+  if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+    useradd --system --create-home --shell /bin/bash postgres || die "cannot create the postgres user"
+  fi
+}
+
+start_pg() {
+  local major="$1" bin dir port
+  bin="$("$ROOT/tests/pg-install.sh" "$major")" || die "PostgreSQL $major could not be installed"
+  dir="$STATE/pg$major"
+  rm -rf "$dir"; mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; chmod 755 "$STATE" "$ROOT/target" 2>/dev/null || true; fi
+  port="$(free_port)"
+  as_server_user "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C --no-sync >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; die "initdb $major failed"; }
+  as_server_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c wal_level=minimal -c max_wal_senders=0" start >/dev/null \
+    || { cat "$dir/server.log" >&2; die "PostgreSQL $major did not start"; }
+  "$bin/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -c 'select 1' >/dev/null \
+    || die "PostgreSQL $major started but does not answer on port $port"
+  {
+    echo "export LIFEBOAT_TEST_PG${major}_URL=postgres://postgres@127.0.0.1:$port/postgres"
+    echo "export LIFEBOAT_TEST_PG${major}_BIN=$bin"
+  } >>"$STATE/env"
+  echo "$bin/pg_ctl" > "$dir/pg_ctl_path"
+  echo "PostgreSQL $major on 127.0.0.1:$port ($bin)" >&2
+}
+
+ensure_moto() {
+  if [ ! -x "$VENV/bin/moto_server" ]; then
+    python3 -m venv "$VENV" || die "cannot create a Python venv at $VENV (install python3-venv)"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6' \
+      || die "cannot install moto[server] from PyPI"
+  fi
+}
+
+start_moto() {
+  ensure_moto
+  local port; port="$(free_port)"
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$STATE/moto.log" 2>&1 &
+  echo $! >"$STATE/moto.pid"
+  for _ in $(seq 1 100); do
+    if curl -fsS "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1 || \
+       python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/')" >/dev/null 2>&1; then
+      {
+        echo "export LIFEBOAT_TEST_S3_ENDPOINT=http://127.0.0.1:$port"
+        echo "export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1"
+        echo "export AWS_EC2_METADATA_DISABLED=true"
+      } >>"$STATE/env"
+      echo "moto (S3, RDS) on 127.0.0.1:$port" >&2
+      return 0
+    fi
+    sleep 0.2
+  done
+  cat "$STATE/moto.log" >&2
+  die "moto_server did not start"
+}
+
+stop_all() {
+  [ -d "$STATE" ] || return 0
+  for d in "$STATE"/pg*; do
+    [ -f "$d/pg_ctl_path" ] || continue
+    as_server_user "$(cat "$d/pg_ctl_path")" -D "$d/data" -m immediate -w stop >/dev/null 2>&1 || true
+  done
+  if [ -f "$STATE/moto.pid" ]; then kill "$(cat "$STATE/moto.pid")" 2>/dev/null || true; rm -f "$STATE/moto.pid"; fi
+}
+
+case "${1:-}" in
+  start)
+    stop_all
+    mkdir -p "$STATE"; : >"$STATE/env"
+    ensure_postgres_user
+    for m in $MAJORS; do start_pg "$m"; done
+    start_moto
+    ;;
+  stop) stop_all ;;
+  *) die "usage: tests/servers.sh start|stop" ;;
+esac
