@@ -10,8 +10,12 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
-use crate::repository::layout::{backup_of_key, in_progress_key, manifest_key, IN_PROGRESS_NAME, MANIFEST_NAME};
-use crate::repository::{backup_prefix, BackupId, RepoDescriptor, Repository, DESCRIPTOR_KEY, FORMAT_VERSION};
+use crate::repository::layout::{
+    backup_of_key, in_progress_key, manifest_key, IN_PROGRESS_NAME, MANIFEST_NAME,
+};
+use crate::repository::{
+    backup_prefix, BackupId, RepoDescriptor, Repository, DESCRIPTOR_KEY, FORMAT_VERSION,
+};
 
 /// A backup whose marker has not been refreshed for this long is abandoned.
 pub const STALE_AFTER_SECS: i64 = 15 * 60;
@@ -74,8 +78,11 @@ impl Heartbeat {
     pub async fn start(repo: Arc<Repository>, id: &BackupId) -> Result<Self> {
         let key = in_progress_key(id);
         let mut marker = InProgress::new(id);
-        repo.put_bytes(&key, Bytes::from(serde_json::to_vec_pretty(&marker).unwrap_or_default()))
-            .await?;
+        repo.put_bytes(
+            &key,
+            Bytes::from(serde_json::to_vec_pretty(&marker).unwrap_or_default()),
+        )
+        .await?;
         let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(std::time::Duration::from_secs(HEARTBEAT_SECS)).await;
@@ -98,9 +105,12 @@ impl Drop for Heartbeat {
 
 /// Reads and checks the repository descriptor.
 pub async fn descriptor(repo: &Repository) -> Result<RepoDescriptor> {
-    let bytes = repo.get_bytes_if_exists(DESCRIPTOR_KEY).await?.ok_or_else(|| {
-        repo.error("is not a lifeboat repository (no lifeboat.json); run `lifeboat init` first")
-    })?;
+    let bytes = repo
+        .get_bytes_if_exists(DESCRIPTOR_KEY)
+        .await?
+        .ok_or_else(|| {
+            repo.error("is not a lifeboat repository (no lifeboat.json); run `lifeboat init` first")
+        })?;
     let d: RepoDescriptor = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
         object: format!("{}/{DESCRIPTOR_KEY}", repo.name()),
         reason: e.to_string(),
@@ -156,13 +166,16 @@ pub async fn list(repo: &Repository) -> Result<Vec<Manifest>> {
 }
 
 pub async fn load_manifest(repo: &Repository, id: &BackupId) -> Result<Manifest> {
-    let bytes = repo.get_bytes(&manifest_key(id)).await.map_err(|e| match e {
-        Error::NotFound { .. } => Error::Backup(format!(
-            "{id} not found in {} (or it never completed); see `lifeboat list`",
-            repo.name()
-        )),
-        other => other,
-    })?;
+    let bytes = repo
+        .get_bytes(&manifest_key(id))
+        .await
+        .map_err(|e| match e {
+            Error::NotFound { .. } => Error::Backup(format!(
+                "{id} not found in {} (or it never completed); see `lifeboat list`",
+                repo.name()
+            )),
+            other => other,
+        })?;
     Manifest::parse(&id.0, &bytes)
 }
 
@@ -171,7 +184,10 @@ pub async fn resolve(repo: &Repository, wanted: &str) -> Result<Manifest> {
     if wanted == "latest" {
         let all = list(repo).await?;
         return all.into_iter().last().ok_or_else(|| {
-            Error::Backup(format!("none found in {}: run `lifeboat backup` first", repo.name()))
+            Error::Backup(format!(
+                "none found in {}: run `lifeboat backup` first",
+                repo.name()
+            ))
         });
     }
     if BackupId::is_valid(wanted) {
@@ -232,7 +248,10 @@ pub async fn cleanup_incomplete(repo: &Repository) -> Result<Vec<BackupId>> {
 
 /// `lifeboat init`: writes the descriptor; refuses a location that already holds a
 /// repository or any backup.
-pub async fn init(repo: &Repository, recipient_fingerprints: Vec<String>) -> Result<RepoDescriptor> {
+pub async fn init(
+    repo: &Repository,
+    recipient_fingerprints: Vec<String>,
+) -> Result<RepoDescriptor> {
     if let Repository::Local(_) = repo {
         // A local repository's directory is created by init.
     } else {
@@ -247,7 +266,10 @@ pub async fn init(repo: &Repository, recipient_fingerprints: Vec<String>) -> Res
         ));
     }
     let d = RepoDescriptor::new(recipient_fingerprints);
-    repo.put_bytes(DESCRIPTOR_KEY, Bytes::from(serde_json::to_vec_pretty(&d).unwrap_or_default()))
-        .await?;
+    repo.put_bytes(
+        DESCRIPTOR_KEY,
+        Bytes::from(serde_json::to_vec_pretty(&d).unwrap_or_default()),
+    )
+    .await?;
     Ok(d)
 }

@@ -45,23 +45,32 @@ fn server_tools(tools: &PgTools) -> Result<(PgTool, PgTool)> {
         reason: hint.into(),
     })?;
     let dir = initdb.path.parent().map(Path::to_path_buf);
-    let pg_ctl = PgTools::new(dir).newest("pg_ctl").map_err(|_| Error::Tool {
-        tool: "pg_ctl".into(),
-        reason: hint.into(),
-    })?;
+    let pg_ctl = PgTools::new(dir)
+        .newest("pg_ctl")
+        .map_err(|_| Error::Tool {
+            tool: "pg_ctl".into(),
+            reason: hint.into(),
+        })?;
     Ok((initdb, pg_ctl))
 }
 
 impl TempCluster {
     pub fn start(base: &Path, tools: &PgTools) -> Result<Self> {
         let (initdb, pg_ctl) = server_tools(tools)?;
-        let run_as = if is_root() { Some("postgres".to_string()) } else { None };
+        let run_as = if is_root() {
+            Some("postgres".to_string())
+        } else {
+            None
+        };
         let dir = base.join("pgdata");
-        std::fs::create_dir_all(base).map_err(|e| Error::io(format!("creating {}", base.display()), e))?;
+        std::fs::create_dir_all(base)
+            .map_err(|e| Error::io(format!("creating {}", base.display()), e))?;
         if let Some(user) = &run_as {
             // The server's user must reach its directory.
             set_mode(base, 0o755)?;
-            let status = Command::new("chown").args([user, &base.display().to_string()]).status();
+            let status = Command::new("chown")
+                .args([user, &base.display().to_string()])
+                .status();
             if !status.map(|s| s.success()).unwrap_or(false) {
                 return Err(Error::Tool {
                     tool: "chown".into(),
@@ -74,11 +83,28 @@ impl TempCluster {
             }
         }
         let port = free_port()?;
-        let mut cluster = TempCluster { dir, port, pg_ctl, run_as, running: false };
-        cluster.run(&initdb.path, &[
-            "-D", &cluster.dir.display().to_string(), "-U", "lifeboat", "--auth=trust",
-            "-E", "UTF8", "--locale=C", "--no-sync",
-        ], "initdb")?;
+        let mut cluster = TempCluster {
+            dir,
+            port,
+            pg_ctl,
+            run_as,
+            running: false,
+        };
+        cluster.run(
+            &initdb.path,
+            &[
+                "-D",
+                &cluster.dir.display().to_string(),
+                "-U",
+                "lifeboat",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            "initdb",
+        )?;
         let opts = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
             cluster.port,
@@ -86,9 +112,22 @@ impl TempCluster {
         );
         let log = base.join("server.log").display().to_string();
         let pg_ctl = cluster.pg_ctl.path.clone();
-        cluster.run(&pg_ctl, &[
-            "-D", &cluster.dir.display().to_string(), "-o", &opts, "-l", &log, "-w", "-t", "60", "start",
-        ], "pg_ctl start")?;
+        cluster.run(
+            &pg_ctl,
+            &[
+                "-D",
+                &cluster.dir.display().to_string(),
+                "-o",
+                &opts,
+                "-l",
+                &log,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            "pg_ctl start",
+        )?;
         cluster.running = true;
         Ok(cluster)
     }
@@ -130,7 +169,11 @@ impl TempCluster {
         if self.running {
             let pg_ctl = self.pg_ctl.path.clone();
             let dir = self.dir.display().to_string();
-            let _ = self.run(&pg_ctl, &["-D", &dir, "-m", "fast", "-w", "stop"], "pg_ctl stop");
+            let _ = self.run(
+                &pg_ctl,
+                &["-D", &dir, "-m", "fast", "-w", "stop"],
+                "pg_ctl stop",
+            );
             self.running = false;
         }
     }
@@ -149,8 +192,11 @@ fn set_mode(path: &Path, mode: u32) -> Result<()> {
 }
 
 fn free_port() -> Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("finding a free port", e))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| Error::io("finding a free port", e))
+    let l = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| Error::io("finding a free port", e))?;
+    l.local_addr()
+        .map(|a| a.port())
+        .map_err(|e| Error::io("finding a free port", e))
 }
 
 const SAMPLE: &str = "
@@ -210,9 +256,15 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     println!("lifeboat demo: working in {}", root.display());
 
     let mut cluster = TempCluster::start(&root.join("server"), &tools)?;
-    println!("  started a throwaway PostgreSQL on 127.0.0.1:{}", cluster.port);
+    println!(
+        "  started a throwaway PostgreSQL on 127.0.0.1:{}",
+        cluster.port
+    );
     let admin = cluster.conn("postgres")?.connect().await?;
-    admin.batch_execute("CREATE DATABASE shop").await.map_err(|e| Error::Restore(e.to_string()))?;
+    admin
+        .batch_execute("CREATE DATABASE shop")
+        .await
+        .map_err(|e| Error::Restore(e.to_string()))?;
     let shop = cluster.conn("shop")?;
     shop.connect()
         .await?
@@ -225,7 +277,10 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     let key_path = root.join("demo-key.txt");
     std::fs::write(&key_path, identity_text).map_err(|e| Error::io("writing the demo key", e))?;
     set_mode(&key_path, 0o600)?;
-    println!("  generated an age key: {} (public: {recipient})", key_path.display());
+    println!(
+        "  generated an age key: {} (public: {recipient})",
+        key_path.display()
+    );
 
     let repo_path = root.join("repository");
     let repo = Arc::new(
@@ -291,7 +346,11 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     let same = a == b;
     for ((name, digest), (_, other)) in a.iter().zip(b.iter()) {
         let rows = digest.split(':').next().unwrap_or("?");
-        let mark = if digest == other { "identical" } else { "DIFFERENT" };
+        let mark = if digest == other {
+            "identical"
+        } else {
+            "DIFFERENT"
+        };
         println!("    {name:<20} {rows:>8} rows  {mark}");
     }
     cluster.stop();
@@ -300,13 +359,17 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         let kept = base.keep();
         println!("  kept everything in {} (server stopped)", kept.display());
     } else {
-        println!("  removed the temporary server, key and repository (pass --keep to look at them)");
+        println!(
+            "  removed the temporary server, key and repository (pass --keep to look at them)"
+        );
     }
     if same {
         println!("demo passed: the restored database matches the original, row for row.");
         Ok(())
     } else {
-        Err(Error::Restore("the restored database differs from the original".into()))
+        Err(Error::Restore(
+            "the restored database differs from the original".into(),
+        ))
     }
 }
 

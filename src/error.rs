@@ -74,11 +74,26 @@ impl Error {
         match self {
             Error::Config(m) => Error::Config(format!("{m} ({note})")),
             Error::Key(m) => Error::Key(format!("{m} ({note})")),
-            Error::Decrypt { object, reason } => Error::Decrypt { object, reason: format!("{reason} ({note})") },
-            Error::Corrupt { object, reason } => Error::Corrupt { object, reason: format!("{reason} ({note})") },
-            Error::Repository { repo, reason } => Error::Repository { repo, reason: format!("{reason} ({note})") },
-            Error::Postgres { target, reason } => Error::Postgres { target, reason: format!("{reason} ({note})") },
-            Error::Tool { tool, reason } => Error::Tool { tool, reason: format!("{reason} ({note})") },
+            Error::Decrypt { object, reason } => Error::Decrypt {
+                object,
+                reason: format!("{reason} ({note})"),
+            },
+            Error::Corrupt { object, reason } => Error::Corrupt {
+                object,
+                reason: format!("{reason} ({note})"),
+            },
+            Error::Repository { repo, reason } => Error::Repository {
+                repo,
+                reason: format!("{reason} ({note})"),
+            },
+            Error::Postgres { target, reason } => Error::Postgres {
+                target,
+                reason: format!("{reason} ({note})"),
+            },
+            Error::Tool { tool, reason } => Error::Tool {
+                tool,
+                reason: format!("{reason} ({note})"),
+            },
             Error::Backup(m) => Error::Backup(format!("{m} ({note})")),
             Error::Restore(m) => Error::Restore(format!("{m} ({note})")),
             Error::NotFound { repo, key } => Error::Repository {

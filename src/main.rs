@@ -11,7 +11,8 @@ fn init_logging(format: cli::LogFormat, verbose: u8) {
         1 => "lifeboat=debug,info",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_env("LIFEBOAT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let filter =
+        EnvFilter::try_from_env("LIFEBOAT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -24,7 +25,10 @@ fn init_logging(format: cli::LogFormat, verbose: u8) {
 fn main() {
     let args = cli::Cli::parse();
     init_logging(args.log_format, args.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

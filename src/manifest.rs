@@ -124,14 +124,17 @@ impl Manifest {
     }
 
     pub fn database(&self, name: &str) -> Result<&DatabaseBackup> {
-        self.databases.iter().find(|d| d.name == name).ok_or_else(|| {
-            let names: Vec<&str> = self.databases.iter().map(|d| d.name.as_str()).collect();
-            Error::Restore(format!(
-                "backup {} has no database `{name}`; it holds: {}",
-                self.id,
-                names.join(", ")
-            ))
-        })
+        self.databases
+            .iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.databases.iter().map(|d| d.name.as_str()).collect();
+                Error::Restore(format!(
+                    "backup {} has no database `{name}`; it holds: {}",
+                    self.id,
+                    names.join(", ")
+                ))
+            })
     }
 
     /// Stored bytes of every object in the backup.
@@ -153,9 +156,14 @@ impl Manifest {
 
 impl DatabaseBackup {
     pub fn objects(&self) -> impl Iterator<Item = &ObjectStats> {
-        [&self.pre_data, &self.post_data, &self.sequences, &self.large_objects]
-            .into_iter()
-            .chain(self.tables.iter().map(|t| &t.object))
+        [
+            &self.pre_data,
+            &self.post_data,
+            &self.sequences,
+            &self.large_objects,
+        ]
+        .into_iter()
+        .chain(self.tables.iter().map(|t| &t.object))
     }
 
     pub fn rows(&self) -> u64 {

@@ -64,7 +64,12 @@ pub struct RepoArgs {
 
     /// age recipient (public key, age1…) to encrypt to; repeat or comma-separate to add
     /// escrow and rotation keys.
-    #[arg(long = "recipient", env = "LIFEBOAT_AGE_RECIPIENTS", value_delimiter = ',', global = true)]
+    #[arg(
+        long = "recipient",
+        env = "LIFEBOAT_AGE_RECIPIENTS",
+        value_delimiter = ',',
+        global = true
+    )]
     pub recipients: Vec<String>,
 
     /// File of age recipients, one per line.
@@ -72,7 +77,12 @@ pub struct RepoArgs {
     pub recipients_file: Option<PathBuf>,
 
     /// age identity file (private key), needed only to restore or verify.
-    #[arg(long = "identity", short = 'i', env = "LIFEBOAT_AGE_IDENTITY_FILE", global = true)]
+    #[arg(
+        long = "identity",
+        short = 'i',
+        env = "LIFEBOAT_AGE_IDENTITY_FILE",
+        global = true
+    )]
     pub identity_file: Option<PathBuf>,
 
     /// Directory of PostgreSQL client programs (pg_dump, psql) to use.
@@ -88,7 +98,12 @@ pub struct SourceArgs {
     pub source: Option<String>,
 
     /// Database to back up; repeat for several. Default: every non-template database.
-    #[arg(long = "database", short = 'd', env = "LIFEBOAT_DATABASES", value_delimiter = ',')]
+    #[arg(
+        long = "database",
+        short = 'd',
+        env = "LIFEBOAT_DATABASES",
+        value_delimiter = ','
+    )]
     pub databases: Vec<String>,
 }
 

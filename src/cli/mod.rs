@@ -27,7 +27,12 @@ fn overrides(cli: &Cli, source: Option<&SourceArgs>) -> Overrides {
         source: source.and_then(|s| s.source.clone()),
         databases: source.map(|s| s.databases.clone()).unwrap_or_default(),
         pg_bin_dir: r.pg_bin_dir.clone(),
-        recipients: r.recipients.iter().filter(|s| !s.trim().is_empty()).cloned().collect(),
+        recipients: r
+            .recipients
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .cloned()
+            .collect(),
         recipients_file: r.recipients_file.clone(),
         identity_file: r.identity_file.clone(),
         ..Default::default()
@@ -46,7 +51,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             let repo = open_repo(&settings).await?;
             let fps: Vec<String> = recipients.iter().map(crypto::fingerprint).collect();
             catalog::init(&repo, fps.clone()).await?;
-            println!("initialized repository {} (recipients {})", repo.name(), fps.join(", "));
+            println!(
+                "initialized repository {} (recipients {})",
+                repo.name(),
+                fps.join(", ")
+            );
         }
         Command::Backup {
             source,

@@ -61,7 +61,11 @@ pub fn backup_summary(m: &Manifest, repo: &str) {
     let secs = (m.finished_at - m.started_at).num_milliseconds() as f64 / 1000.0;
     println!("backup {} complete in {secs:.1}s → {repo}", m.id);
     for d in &m.databases {
-        let tables = d.tables.iter().map(|t| t.display_name()).collect::<std::collections::BTreeSet<_>>();
+        let tables = d
+            .tables
+            .iter()
+            .map(|t| t.display_name())
+            .collect::<std::collections::BTreeSet<_>>();
         println!(
             "  {:<20} {:>5} tables {:>12} rows  consistent at {}",
             d.name,
@@ -82,14 +86,24 @@ pub fn show(m: &Manifest) {
     println!("backup      {}", m.id);
     println!("started     {}", m.started_at.to_rfc3339());
     println!("finished    {}", m.finished_at.to_rfc3339());
-    println!("source      {} (PostgreSQL {})", m.source.server, m.source.server_version);
-    println!("compression {} level {}", m.compression.algorithm, m.compression.level);
+    println!(
+        "source      {} (PostgreSQL {})",
+        m.source.server, m.source.server_version
+    );
+    println!(
+        "compression {} level {}",
+        m.compression.algorithm, m.compression.level
+    );
     println!(
         "encryption  {} to {}",
         m.encryption.algorithm,
         m.encryption.recipient_fingerprints.join(", ")
     );
-    println!("size        {} stored, {} plain", human_bytes(m.stored_size()), human_bytes(m.plain_size()));
+    println!(
+        "size        {} stored, {} plain",
+        human_bytes(m.stored_size()),
+        human_bytes(m.plain_size())
+    );
     if m.globals.is_some() {
         println!("globals     roles and tablespaces included");
     }
@@ -159,14 +173,22 @@ pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {
             (Some(e), ps) => format!(" (endpoint {}, path-style {ps})", redact_url(e)),
             _ => String::new(),
         };
-        Ok(format!("{}{extra}: format {}, created {}", repo.name(), d.format_version, d.created_at.to_rfc3339()))
+        Ok(format!(
+            "{}{extra}: format {}, created {}",
+            repo.name(),
+            d.format_version,
+            d.created_at.to_rfc3339()
+        ))
     }
     .await;
     report("repository", repo);
     report(
         "recipients",
         settings.recipients().map(|r| {
-            r.iter().map(crypto::fingerprint).collect::<Vec<_>>().join(", ")
+            r.iter()
+                .map(crypto::fingerprint)
+                .collect::<Vec<_>>()
+                .join(", ")
         }),
     );
     let identity_given = settings.overrides.identity_file.is_some()
@@ -175,7 +197,11 @@ pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {
         report(
             "identity",
             settings.identities().map(|ids| {
-                format!("{} key(s), public {}", ids.len(), crypto::identity_fingerprints(&ids).join(", "))
+                format!(
+                    "{} key(s), public {}",
+                    ids.len(),
+                    crypto::identity_fingerprints(&ids).join(", ")
+                )
             }),
         );
     } else {
@@ -186,7 +212,8 @@ pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {
         let client = s.conn.connect().await?;
         let v = postgres::server_version_num(&client, &s.conn).await?;
         postgres::check_supported(v, &s.conn, false)?;
-        let tool = postgres::PgTools::new(s.pg_bin_dir.clone()).at_least("pg_dump", postgres::major_of(v))?;
+        let tool = postgres::PgTools::new(s.pg_bin_dir.clone())
+            .at_least("pg_dump", postgres::major_of(v))?;
         let dbs = if s.databases.is_empty() {
             "all databases".to_string()
         } else {

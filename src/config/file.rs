@@ -93,7 +93,11 @@ pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
         "mib" => 1 << 20,
         "g" | "gb" => 1_000_000_000,
         "gib" => 1 << 30,
-        other => return Err(format!("`{other}` is not a size unit in `{text}` (try MiB)")),
+        other => {
+            return Err(format!(
+                "`{other}` is not a size unit in `{text}` (try MiB)"
+            ))
+        }
     };
     n.checked_mul(mult)
         .ok_or_else(|| format!("`{text}` is too large"))

@@ -13,7 +13,11 @@ pub fn redact_url(text: &str) -> String {
         // Not parseable as a URL (a bad port, say): cut the userinfo's password by hand.
         if let Some((userinfo, host)) = rest.split_once('@') {
             let user = userinfo.split(':').next().unwrap_or("");
-            let shown = if userinfo.contains(':') { format!("{user}:***") } else { user.to_string() };
+            let shown = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_string()
+            };
             return strip_query_password(&format!("{scheme}://{shown}@{host}"));
         }
         return strip_query_password(text);

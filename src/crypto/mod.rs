@@ -50,7 +50,8 @@ pub fn read_identity_file(path: &Path) -> Result<Vec<Identity>> {
         path: path.to_owned(),
         source,
     })?;
-    let ids = parse_identities(&text).map_err(|e| Error::Key(format!("{}: {e}", path.display())))?;
+    let ids =
+        parse_identities(&text).map_err(|e| Error::Key(format!("{}: {e}", path.display())))?;
     if ids.is_empty() {
         return Err(Error::Key(format!(
             "{} holds no AGE-SECRET-KEY-1… line",

@@ -43,7 +43,11 @@ pub fn copy_out_sql(table: &TableInfo, blocks: Option<BlockRange>) -> String {
         }
         return format!("COPY {} ({cols}) TO STDOUT", table.qualified());
     }
-    let select = if cols.is_empty() { "*".to_string() } else { cols };
+    let select = if cols.is_empty() {
+        "*".to_string()
+    } else {
+        cols
+    };
     format!(
         "COPY (SELECT {select} FROM ONLY {} WHERE {}) TO STDOUT",
         table.qualified(),
@@ -98,7 +102,13 @@ mod tests {
             r#"COPY "s"."My T" ("a", "B") TO STDOUT"#
         );
         assert_eq!(
-            copy_out_sql(&t(None), Some(BlockRange { start: 10, end: Some(20) })),
+            copy_out_sql(
+                &t(None),
+                Some(BlockRange {
+                    start: 10,
+                    end: Some(20)
+                })
+            ),
             r#"COPY (SELECT "a", "B" FROM ONLY "s"."My T" WHERE ctid >= '(10,0)'::tid AND ctid < '(20,0)'::tid) TO STDOUT"#
         );
         assert_eq!(

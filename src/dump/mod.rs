@@ -166,7 +166,8 @@ pub async fn backup(repo: Arc<Repository>, opts: BackupOptions) -> Result<Manife
         }
     };
     // The manifest is the commit point: written last, after every object is complete.
-    repo.put_bytes(&manifest_key(&id), manifest.to_json().into()).await?;
+    repo.put_bytes(&manifest_key(&id), manifest.to_json().into())
+        .await?;
     drop(heartbeat);
     repo.delete(&in_progress_key(&id)).await?;
     tracing::info!(
@@ -226,7 +227,9 @@ async fn dump_globals(
         Ok(stats) => Ok(stats),
         // Managed services (RDS) hide pg_authid: dump roles without their passwords.
         Err(Error::Tool { reason, .. }) if reason.contains("pg_authid") => {
-            tracing::warn!("role passwords are not readable here; backing up roles without passwords");
+            tracing::warn!(
+                "role passwords are not readable here; backing up roles without passwords"
+            );
             args.push("--no-role-passwords".into());
             writer(&args).await
         }
@@ -257,7 +260,13 @@ async fn dump_database(
     let sequences = seq_writer.finish().await?;
 
     let total_bytes: u64 = tables.iter().map(|t| t.bytes).sum();
-    tracing::info!(database = name, tables = tables.len(), bytes = total_bytes, jobs, "dumping");
+    tracing::info!(
+        database = name,
+        tables = tables.len(),
+        bytes = total_bytes,
+        jobs,
+        "dumping"
+    );
     let items = plan::plan(tables, split_bytes, true);
     let outcomes = run_workers(ctx.clone(), items, jobs).await;
     exporter.finish().await;
@@ -291,7 +300,11 @@ async fn dump_database(
 
 /// Runs the items on `jobs` workers. Each worker keeps one connection in the snapshot; the
 /// first failure stops the others from taking new work and is what the caller sees.
-async fn run_workers(ctx: Arc<DbContext>, items: Vec<WorkItem>, jobs: usize) -> Result<Vec<Outcome>> {
+async fn run_workers(
+    ctx: Arc<DbContext>,
+    items: Vec<WorkItem>,
+    jobs: usize,
+) -> Result<Vec<Outcome>> {
     let queue = Arc::new(Mutex::new(VecDeque::from(items)));
     let failed = Arc::new(AtomicBool::new(false));
     let mut set = tokio::task::JoinSet::new();
@@ -348,18 +361,27 @@ async fn run_item(ctx: &DbContext, client: &mut Option<Client>, item: WorkItem) 
             Ok(Outcome::Schema(section, stats))
         }
         WorkItem::LargeObjects => {
-            let args = pgdump::pg_dump_args(&ctx.conn, &ctx.snapshot, "data", ctx.lock_timeout_secs);
+            let args =
+                pgdump::pg_dump_args(&ctx.conn, &ctx.snapshot, "data", ctx.lock_timeout_secs);
             let w = ctx.writer(format!("{}/large-objects.sql.zst.age", ctx.dir));
             let stats = pgdump::stream_tool(&ctx.pg_dump, &ctx.conn, &args, w).await?;
             Ok(Outcome::LargeObjects(stats))
         }
-        WorkItem::Table { table, blocks, seq, part } => {
+        WorkItem::Table {
+            table,
+            blocks,
+            seq,
+            part,
+        } => {
             if client.is_none() {
                 *client = Some(
-                    session::import(&ctx.conn, ctx.version_num, &ctx.snapshot, &ctx.encoding).await?,
+                    session::import(&ctx.conn, ctx.version_num, &ctx.snapshot, &ctx.encoding)
+                        .await?,
                 );
             }
-            let c = client.as_ref().ok_or_else(|| Error::Backup("no worker connection".into()))?;
+            let c = client
+                .as_ref()
+                .ok_or_else(|| Error::Backup("no worker connection".into()))?;
             let safe = table_stem(seq, &table.schema, &table.name);
             let key = match part {
                 Some(p) => format!("{}/data/{safe}.part{p:04}.copy.zst.age", ctx.dir),

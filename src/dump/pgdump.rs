@@ -55,7 +55,11 @@ pub async fn stream_tool(
             reason: format!(
                 "failed against {} ({status}): {}",
                 conn.display(),
-                if err_text.is_empty() { "no message" } else { &err_text }
+                if err_text.is_empty() {
+                    "no message"
+                } else {
+                    &err_text
+                }
             ),
         });
     }
@@ -66,7 +70,12 @@ pub async fn stream_tool(
 }
 
 /// pg_dump arguments for one section of a database, read in the exported snapshot.
-pub fn pg_dump_args(conn: &ConnSpec, snapshot: &str, section: &str, lock_timeout_secs: u64) -> Vec<String> {
+pub fn pg_dump_args(
+    conn: &ConnSpec,
+    snapshot: &str,
+    section: &str,
+    lock_timeout_secs: u64,
+) -> Vec<String> {
     let mut args = vec![
         format!("--dbname={}", conn.libpq_conninfo()),
         format!("--snapshot={snapshot}"),

@@ -136,7 +136,11 @@ mod tests {
     #[test]
     fn biggest_first_schema_before_tables() {
         let items = plan(
-            vec![table("small", 8192), table("big", 1 << 30), table("mid", 1 << 20)],
+            vec![
+                table("small", 8192),
+                table("big", 1 << 30),
+                table("mid", 1 << 20),
+            ],
             512 << 20,
             true,
         );

@@ -48,11 +48,11 @@ impl Exporter {
             .await
             .map_err(|e| conn.error("cannot export a snapshot", &e))?;
         let snapshot: String = row.get(0);
-        if !snapshot
-            .chars()
-            .all(|c| c.is_ascii_hexdigit() || c == '-')
-        {
-            return Err(conn_err(conn, format!("unexpected snapshot id `{snapshot}`")));
+        if !snapshot.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            return Err(conn_err(
+                conn,
+                format!("unexpected snapshot id `{snapshot}`"),
+            ));
         }
         Ok(Exporter {
             client,
@@ -97,7 +97,12 @@ impl Exporter {
 }
 
 /// A worker connection reading in the exporter's snapshot.
-pub async fn import(conn: &ConnSpec, version_num: u32, snapshot: &str, encoding: &str) -> Result<Client> {
+pub async fn import(
+    conn: &ConnSpec,
+    version_num: u32,
+    snapshot: &str,
+    encoding: &str,
+) -> Result<Client> {
     let client = conn.connect().await?;
     let setup = format!(
         "{} SET client_encoding = {}; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \

@@ -105,11 +105,9 @@ fn decode(
     let mut plain_hash = Sha256::new();
     let mut plain_size = 0u64;
     {
-        let decryptor = age::Decryptor::new_buffered(BufReader::with_capacity(
-            64 * 1024,
-            &mut input,
-        ))
-        .map_err(|e| classify(object, e))?;
+        let decryptor =
+            age::Decryptor::new_buffered(BufReader::with_capacity(64 * 1024, &mut input))
+                .map_err(|e| classify(object, e))?;
         let stream = decryptor
             .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
             .map_err(|e| classify(object, e))?;
@@ -131,7 +129,9 @@ fn decode(
             }
         }
     }
-    let (size, sha) = input.drain_and_digest().map_err(|e| read_error(object, e))?;
+    let (size, sha) = input
+        .drain_and_digest()
+        .map_err(|e| read_error(object, e))?;
     if size != expected.size || sha != expected.sha256 {
         return Err(corrupt(format!(
             "stored object is {size} bytes with SHA-256 {sha}, manifest says {} bytes with {}",
@@ -165,9 +165,7 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 }
 
 fn read_error(object: &str, e: std::io::Error) -> Error {
-    if e.kind() == std::io::ErrorKind::UnexpectedEof
-        && e.to_string().contains("download stopped")
-    {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof && e.to_string().contains("download stopped") {
         return Error::Restore(format!("{object}: download stopped early"));
     }
     Error::Corrupt {

@@ -66,8 +66,13 @@ impl ObjectWriter {
         let (cipher_tx, cipher_rx) = mpsc::channel(CHANNEL_DEPTH);
         let object = key.clone();
         let encoder = tokio::task::spawn_blocking(move || {
-            encode(plain_rx, HashingChannelWriter::new(cipher_tx, PLAIN_BLOCK), &recipients, &opts)
-                .map_err(|e| Error::Backup(format!("compressing/encrypting {object}: {e}")))
+            encode(
+                plain_rx,
+                HashingChannelWriter::new(cipher_tx, PLAIN_BLOCK),
+                &recipients,
+                &opts,
+            )
+            .map_err(|e| Error::Backup(format!("compressing/encrypting {object}: {e}")))
         });
         let upload = tokio::spawn(async move { repo.put_stream(&full_key, cipher_rx).await });
         ObjectWriter {
@@ -162,10 +167,9 @@ fn encode(
     recipients: &[Recipient],
     opts: &EncodeOptions,
 ) -> std::io::Result<(u64, String, u64, String)> {
-    let encryptor = age::Encryptor::with_recipients(
-        recipients.iter().map(|r| r as &dyn age::Recipient),
-    )
-    .map_err(|e| std::io::Error::other(format!("age: {e}")))?;
+    let encryptor =
+        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+            .map_err(|e| std::io::Error::other(format!("age: {e}")))?;
     let age_writer = encryptor.wrap_output(sink)?;
     let mut zstd = zstd::Encoder::new(age_writer, opts.zstd_level)?;
     zstd.include_checksum(true)?;

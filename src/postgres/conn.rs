@@ -88,7 +88,10 @@ impl ConnSpec {
             Some(Host::Unix(p)) => p.display().to_string(),
             None => "localhost".into(),
         };
-        (host, self.config.get_ports().first().copied().unwrap_or(5432))
+        (
+            host,
+            self.config.get_ports().first().copied().unwrap_or(5432),
+        )
     }
 
     /// `user@host:port/db`, never with a password: safe for logs, errors and reports.
@@ -156,7 +159,10 @@ impl ConnSpec {
 }
 
 fn kv(key: &str, value: &str) -> String {
-    format!("{key}='{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+    format!(
+        "{key}='{}'",
+        value.replace('\\', "\\\\").replace('\'', "\\'")
+    )
 }
 
 #[cfg(test)]

@@ -133,22 +133,6 @@ fn parse_version_major(text: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_version_major;
-
-    #[test]
-    fn parses_versions() {
-        assert_eq!(
-            parse_version_major("pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)\n"),
-            Some(15)
-        );
-        assert_eq!(parse_version_major("psql (PostgreSQL) 18.1\n"), Some(18));
-        assert_eq!(parse_version_major("postgres (PostgreSQL) 17beta2"), Some(17));
-        assert_eq!(parse_version_major("nonsense"), None);
-    }
-}
-
 impl PgTool {
     /// A command for this tool that reaches `conn`, with the password passed through the
     /// child's environment, never on its command line where `ps` would show it.
@@ -190,4 +174,23 @@ pub async fn collect_stderr(stderr: Option<tokio::process::ChildStderr>) -> Stri
         }
     }
     String::from_utf8_lossy(&buf).trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_version_major;
+
+    #[test]
+    fn parses_versions() {
+        assert_eq!(
+            parse_version_major("pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)\n"),
+            Some(15)
+        );
+        assert_eq!(parse_version_major("psql (PostgreSQL) 18.1\n"), Some(18));
+        assert_eq!(
+            parse_version_major("postgres (PostgreSQL) 17beta2"),
+            Some(17)
+        );
+        assert_eq!(parse_version_major("nonsense"), None);
+    }
 }

@@ -58,8 +58,7 @@ pub fn table_stem(index: usize, schema: &str, name: &str) -> String {
 }
 
 fn safe_name(name: &str) -> String {
-    name
-        .chars()
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' {
                 c
@@ -97,6 +96,9 @@ mod tests {
     fn database_dirs_are_safe() {
         assert_eq!(database_dir(0, "app"), "db000-app");
         assert_eq!(database_dir(3, "My DB/../x"), "db003-My_DB_.._x");
-        assert_eq!(table_stem(7, "public", "Order Items"), "00007-public.Order_Items");
+        assert_eq!(
+            table_stem(7, "public", "Order Items"),
+            "00007-public.Order_Items"
+        );
     }
 }

@@ -123,7 +123,10 @@ impl LocalRepo {
             Ok(true) => self.commit(&tmp, key).await,
             Ok(false) => {
                 let _ = tokio::fs::remove_file(&tmp).await;
-                Err(self.err(format!("{key}: aborted"), std::io::ErrorKind::Interrupted.into()))
+                Err(self.err(
+                    format!("{key}: aborted"),
+                    std::io::ErrorKind::Interrupted.into(),
+                ))
             }
             Err(e) => {
                 let _ = tokio::fs::remove_file(&tmp).await;

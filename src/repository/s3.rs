@@ -196,7 +196,9 @@ impl S3Repo {
             .await
             .map_err(|e| self.sdk_err("cannot start upload of", key, e))?;
         let upload_id = upload.upload_id().unwrap_or_default().to_string();
-        let result = self.upload_parts(key, &full, &upload_id, buf, &mut rx).await;
+        let result = self
+            .upload_parts(key, &full, &upload_id, buf, &mut rx)
+            .await;
         if result.is_err() {
             let abort = self
                 .client
@@ -443,7 +445,10 @@ mod tests {
         assert_eq!(r.part_size_for(GROWTH_START + 1), 32 << 20);
         let total: u64 = (1..=MAX_PARTS).map(|n| r.part_size_for(n) as u64).sum();
         assert!(total >= 5u64 << 40, "total {total}");
-        assert!(r.part_size_for(MAX_PARTS) as u64 <= 5u64 << 30, "part within 5 GiB");
+        assert!(
+            r.part_size_for(MAX_PARTS) as u64 <= 5u64 << 30,
+            "part within 5 GiB"
+        );
     }
 
     #[test]

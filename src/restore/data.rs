@@ -59,7 +59,9 @@ pub async fn load_tables(
                         .map_err(|e| target.error("cannot set up a loading session", &e))?;
                     client = Some(c);
                 }
-                let c = client.as_ref().ok_or_else(|| Error::Restore("no connection".into()))?;
+                let c = client
+                    .as_ref()
+                    .ok_or_else(|| Error::Restore("no connection".into()))?;
                 match copy_in(c, &target, &source, &table).await {
                     Ok(n) => {
                         rows.fetch_add(n, Ordering::Relaxed);
@@ -97,7 +99,12 @@ pub fn copy_in_sql(table: &TableData) -> String {
     }
 }
 
-async fn copy_in(client: &Client, target: &ConnSpec, source: &Source, table: &TableData) -> Result<u64> {
+async fn copy_in(
+    client: &Client,
+    target: &ConnSpec,
+    source: &Source,
+    table: &TableData,
+) -> Result<u64> {
     let what = format!("loading {}", table.display_name());
     let sink = client
         .copy_in::<_, bytes::Bytes>(copy_in_sql(table).as_str())
@@ -107,7 +114,9 @@ async fn copy_in(client: &Client, target: &ConnSpec, source: &Source, table: &Ta
     let mut reader = source.open(&table.object);
     // Dropping the sink before `finish` sends CopyFail: nothing of a bad object is kept.
     while let Some(chunk) = reader.next().await? {
-        sink.send(chunk).await.map_err(|e| target.error(&what, &e))?;
+        sink.send(chunk)
+            .await
+            .map_err(|e| target.error(&what, &e))?;
     }
     let rows = sink.finish().await.map_err(|e| target.error(&what, &e))?;
     if rows != table.rows {

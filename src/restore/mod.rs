@@ -62,7 +62,9 @@ pub async fn restore(
 ) -> Result<RestoreReport> {
     let started = Instant::now();
     if opts.schema_only && opts.data_only {
-        return Err(Error::config("--schema-only and --data-only exclude each other"));
+        return Err(Error::config(
+            "--schema-only and --data-only exclude each other",
+        ));
     }
     let manifest = catalog::resolve(&repo, &opts.backup).await?;
     let db = pick_database(&manifest, opts.database.as_deref())?.clone();
@@ -177,7 +179,8 @@ async fn run_steps(
                 refuse_loaded_tables(target, &db.tables, opts.clean).await?;
             }
             if !opts.schema_only {
-                rows = data::load_tables(&source, target, &db.encoding, db.tables.clone(), jobs).await?;
+                rows = data::load_tables(&source, target, &db.encoding, db.tables.clone(), jobs)
+                    .await?;
                 lap("data", &mut steps);
                 let seq = source.read_text(&db.sequences).await?;
                 run_sql(target, &seq, "sequence values").await?;
@@ -195,7 +198,12 @@ async fn run_steps(
                 }
                 lap("post-data", &mut steps);
             }
-            restored_tables = db.tables.iter().map(|t| t.display_name()).collect::<std::collections::BTreeSet<_>>().len();
+            restored_tables = db
+                .tables
+                .iter()
+                .map(|t| t.display_name())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len();
             bytes = db.tables.iter().map(|t| t.object.plain_size).sum();
         }
         Some(names) => {
@@ -203,7 +211,9 @@ async fn run_steps(
             let client = target.connect().await?;
             let mut missing_schemas = Vec::new();
             for n in names {
-                if !target::schema_exists(&client, target, &n.schema).await? && !missing_schemas.contains(&n.schema) {
+                if !target::schema_exists(&client, target, &n.schema).await?
+                    && !missing_schemas.contains(&n.schema)
+                {
                     missing_schemas.push(n.schema.clone());
                 }
             }
@@ -219,11 +229,16 @@ async fn run_steps(
                             target.display()
                         )));
                     }
-                    run_sql(target, &format!("DROP TABLE {}", n.quoted()), "dropping the table").await?;
+                    run_sql(
+                        target,
+                        &format!("DROP TABLE {}", n.quoted()),
+                        "dropping the table",
+                    )
+                    .await?;
                 }
             }
             drop(client);
-            let selected = select::data_of(&db, names);
+            let selected = select::data_of(db, names);
             if !opts.data_only {
                 let mut sql = format!("{}\nBEGIN;\n", pre.preamble);
                 for e in &pre_entries {
@@ -236,9 +251,15 @@ async fn run_steps(
                 refuse_loaded_tables(target, &selected, opts.clean).await?;
             }
             if !opts.schema_only {
-                rows = data::load_tables(&source, target, &db.encoding, selected.clone(), jobs).await?;
+                rows = data::load_tables(&source, target, &db.encoding, selected.clone(), jobs)
+                    .await?;
                 let seq = source.read_text(&db.sequences).await?;
-                run_sql(target, &select::sequence_values(&seq, &sequences), "sequence values").await?;
+                run_sql(
+                    target,
+                    &select::sequence_values(&seq, &sequences),
+                    "sequence values",
+                )
+                .await?;
                 lap("data", &mut steps);
             } else {
                 rows = 0;
@@ -305,7 +326,11 @@ async fn run_sql(target: &ConnSpec, sql: &str, what: &str) -> Result<()> {
 
 /// A data-only restore adds rows: refuse tables that already hold some, unless --clean
 /// (which empties them first).
-async fn refuse_loaded_tables(target: &ConnSpec, tables: &[crate::manifest::TableData], clean: bool) -> Result<()> {
+async fn refuse_loaded_tables(
+    target: &ConnSpec,
+    tables: &[crate::manifest::TableData],
+    clean: bool,
+) -> Result<()> {
     let client = target.connect().await?;
     let mut seen = std::collections::BTreeSet::new();
     for t in tables {

@@ -30,9 +30,11 @@ pub async fn run(dump: SplitDump, target: &ConnSpec, jobs: usize) -> Result<usiz
     let mut clients = Vec::new();
     for _ in 0..jobs.max(1) {
         let c = target.connect().await?;
-        c.batch_execute(&format!("SET statement_timeout = 0; SET lock_timeout = 0; {preamble}"))
-            .await
-            .map_err(|e| target.error("cannot set up a post-data session", &e))?;
+        c.batch_execute(&format!(
+            "SET statement_timeout = 0; SET lock_timeout = 0; {preamble}"
+        ))
+        .await
+        .map_err(|e| target.error("cannot set up a post-data session", &e))?;
         clients.push(Arc::new(c));
     }
     for p in 0..4u8 {
@@ -56,7 +58,11 @@ pub async fn run(dump: SplitDump, target: &ConnSpec, jobs: usize) -> Result<usiz
     Ok(count)
 }
 
-async fn run_parallel(batch: Vec<TocEntry>, clients: &[Arc<Client>], target: &ConnSpec) -> Result<()> {
+async fn run_parallel(
+    batch: Vec<TocEntry>,
+    clients: &[Arc<Client>],
+    target: &ConnSpec,
+) -> Result<()> {
     let queue = Arc::new(Mutex::new(VecDeque::from(batch)));
     let mut set = tokio::task::JoinSet::new();
     for c in clients {
@@ -71,7 +77,8 @@ async fn run_parallel(batch: Vec<TocEntry>, clients: &[Arc<Client>], target: &Co
     }
     let mut first_error = None;
     while let Some(j) = set.join_next().await {
-        if let Err(e) = j.unwrap_or_else(|e| Err(Error::Restore(format!("post-data worker: {e}")))) {
+        if let Err(e) = j.unwrap_or_else(|e| Err(Error::Restore(format!("post-data worker: {e}"))))
+        {
             first_error.get_or_insert(e);
         }
     }
@@ -93,7 +100,11 @@ async fn execute(client: &Client, target: &ConnSpec, entry: &TocEntry) -> Result
                 return Err(Error::Restore(format!(
                     "post-data {} {}{}: {}",
                     entry.kind,
-                    if entry.schema == "-" { String::new() } else { format!("{}.", entry.schema) },
+                    if entry.schema == "-" {
+                        String::new()
+                    } else {
+                        format!("{}.", entry.schema)
+                    },
                     entry.name,
                     target.error("failed", &e)
                 )))

@@ -103,7 +103,11 @@ pub async fn run_with_psql(
             "{} failed on {}: {}",
             object.key,
             target.display(),
-            if err_text.is_empty() { status.to_string() } else { err_text }
+            if err_text.is_empty() {
+                status.to_string()
+            } else {
+                err_text
+            }
         )));
     }
     Ok(())

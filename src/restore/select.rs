@@ -89,12 +89,14 @@ pub fn pre_data(
                 (e.kind == "SEQUENCE OWNED BY"
                     && e.sql.contains(&format!("OWNED BY {}.", t.quoted())))
                     || (e.kind == "SEQUENCE"
-                        && e.sql.contains(&format!("ALTER TABLE {} ALTER COLUMN", t.quoted())))
+                        && e.sql
+                            .contains(&format!("ALTER TABLE {} ALTER COLUMN", t.quoted())))
             })
         })
         .map(|e| (e.schema.clone(), e.name.clone()))
         .collect();
-    let is_owned = |e: &TocEntry, name: &str| owned.iter().any(|(s, n)| *s == e.schema && n == name);
+    let is_owned =
+        |e: &TocEntry, name: &str| owned.iter().any(|(s, n)| *s == e.schema && n == name);
     let picked: Vec<TocEntry> = dump
         .entries
         .iter()
@@ -204,7 +206,10 @@ mod tests {
         }];
         let (pre, seqs) = pre_data(&split(PRE), &t, &[]);
         let kinds: Vec<&str> = pre.iter().map(|e| e.kind.as_str()).collect();
-        assert_eq!(kinds, ["SEQUENCE", "TABLE", "SEQUENCE OWNED BY", "DEFAULT", "ACL"]);
+        assert_eq!(
+            kinds,
+            ["SEQUENCE", "TABLE", "SEQUENCE OWNED BY", "DEFAULT", "ACL"]
+        );
         assert!(pre.iter().all(|e| !e.sql.contains("\"u\"")));
         assert_eq!(seqs, ["\"public\".\"t_id_seq\""]);
         let post = post_data(&split(POST), &t);

@@ -20,8 +20,16 @@ pub async fn maintenance(target: &ConnSpec) -> Result<Client> {
 
 /// Refuses to restore into an older major than the backup came from, unless allowed:
 /// pg_dump output of a newer server may use syntax an older one does not know.
-pub fn check_versions(source_num: u32, target_num: u32, target: &ConnSpec, allow_older: bool) -> Result<()> {
-    let (s, t) = (postgres::major_of(source_num), postgres::major_of(target_num));
+pub fn check_versions(
+    source_num: u32,
+    target_num: u32,
+    target: &ConnSpec,
+    allow_older: bool,
+) -> Result<()> {
+    let (s, t) = (
+        postgres::major_of(source_num),
+        postgres::major_of(target_num),
+    );
     if t < s && !allow_older {
         return Err(Error::Restore(format!(
             "target {} runs PostgreSQL {t}, older than the backup's source ({s}); restoring \
@@ -57,7 +65,10 @@ pub async fn create_database(
                 target.display()
             )));
         }
-        tracing::warn!(database = name, "dropping the existing target database (--clean)");
+        tracing::warn!(
+            database = name,
+            "dropping the existing target database (--clean)"
+        );
         maint
             .batch_execute(&format!("DROP DATABASE {}", quote_ident(name)))
             .await
@@ -112,7 +123,10 @@ pub async fn table_exists(client: &Client, target: &ConnSpec, qualified: &str) -
 
 pub async fn schema_exists(client: &Client, target: &ConnSpec, schema: &str) -> Result<bool> {
     let row = client
-        .query_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", &[&schema])
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+            &[&schema],
+        )
         .await
         .map_err(|e| target.error("cannot look up schemas", &e))?;
     Ok(row.get(0))

@@ -108,7 +108,9 @@ impl TocEntry {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.sql.lines().all(|l| l.trim().is_empty() || l.starts_with("--"))
+        self.sql
+            .lines()
+            .all(|l| l.trim().is_empty() || l.starts_with("--"))
     }
 }
 
@@ -161,12 +163,23 @@ CREATE INDEX t_a_idx ON public.t USING btree (a);
         assert!(!d.preamble.contains("restrict"));
         assert_eq!(d.entries.len(), 2);
         let (pk, idx) = (&d.entries[0], &d.entries[1]);
-        assert_eq!((pk.name.as_str(), pk.kind.as_str()), ("t_pkey", "CONSTRAINT"));
+        assert_eq!(
+            (pk.name.as_str(), pk.kind.as_str()),
+            ("t_pkey", "CONSTRAINT")
+        );
         assert!(pk.sql.contains("ADD CONSTRAINT t_pkey"));
-        assert!(!pk.sql.contains("fast"), "next entry's SET leaked: {}", pk.sql);
-        assert!(pk.session.contains(&"SET default_tablespace = '';".to_string()));
+        assert!(
+            !pk.sql.contains("fast"),
+            "next entry's SET leaked: {}",
+            pk.sql
+        );
+        assert!(pk
+            .session
+            .contains(&"SET default_tablespace = '';".to_string()));
         assert_eq!(idx.kind, "INDEX");
-        assert!(idx.session.contains(&"SET default_tablespace = fast;".to_string()));
+        assert!(idx
+            .session
+            .contains(&"SET default_tablespace = fast;".to_string()));
         assert!(idx.session.iter().any(|s| s.contains("search_path")));
         assert!(idx.script().contains("CREATE INDEX t_a_idx"));
     }

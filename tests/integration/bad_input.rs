@@ -15,7 +15,9 @@ fn backed_up() -> (Setup, String, serde_json::Value) {
 }
 
 fn data_object(setup: &Setup, m: &serde_json::Value) -> PathBuf {
-    let key = m["databases"][0]["tables"][0]["object"]["key"].as_str().unwrap();
+    let key = m["databases"][0]["tables"][0]["object"]["key"]
+        .as_str()
+        .unwrap();
     setup
         .repo
         .local
@@ -24,16 +26,25 @@ fn data_object(setup: &Setup, m: &serde_json::Value) -> PathBuf {
         .join(format!("backups/{}/{key}", m["id"].as_str().unwrap()))
 }
 
-fn restore_into_new(setup: &Setup, extra_env: &[(String, String)]) -> (std::process::Output, String) {
+fn restore_into_new(
+    setup: &Setup,
+    extra_env: &[(String, String)],
+) -> (std::process::Output, String) {
     let target = unique("target");
     let url = setup.pg.db_url(&target);
     let mut env = setup.env();
     env.extend_from_slice(extra_env);
-    (lifeboat(&["restore", "latest", "--into", &url, "--create"], &env), target)
+    (
+        lifeboat(&["restore", "latest", "--into", &url, "--create"], &env),
+        target,
+    )
 }
 
 fn db_exists(pg: &Pg, name: &str) -> bool {
-    pg.psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")) == "1"
+    pg.psql(
+        "postgres",
+        &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
+    ) == "1"
 }
 
 #[test]
@@ -42,19 +53,33 @@ fn wrong_key_is_named_before_the_target_is_touched() {
     let other = keys();
     let (out, target) = restore_into_new(
         &setup,
-        &[("LIFEBOAT_AGE_IDENTITY_FILE".into(), other.identity.display().to_string())],
+        &[(
+            "LIFEBOAT_AGE_IDENTITY_FILE".into(),
+            other.identity.display().to_string(),
+        )],
     );
     let err = fails(out, 2, &["not a recipient", "private key"]);
     assert!(!err.contains("AGE-SECRET-KEY"), "secret in error: {err}");
-    assert!(!db_exists(&setup.pg, &target), "target was created despite the wrong key");
+    assert!(
+        !db_exists(&setup.pg, &target),
+        "target was created despite the wrong key"
+    );
 }
 
 #[test]
 fn missing_identity_is_explained() {
     let (setup, _, _) = backed_up();
-    let env: Vec<_> = setup.env().into_iter().filter(|(k, _)| k != "LIFEBOAT_AGE_IDENTITY_FILE").collect();
+    let env: Vec<_> = setup
+        .env()
+        .into_iter()
+        .filter(|(k, _)| k != "LIFEBOAT_AGE_IDENTITY_FILE")
+        .collect();
     let url = setup.pg.db_url(&unique("t"));
-    fails(lifeboat(&["restore", "latest", "--into", &url, "--create"], &env), 2, &["LIFEBOAT_AGE_IDENTITY_FILE"]);
+    fails(
+        lifeboat(&["restore", "latest", "--into", &url, "--create"], &env),
+        2,
+        &["LIFEBOAT_AGE_IDENTITY_FILE"],
+    );
 }
 
 #[test]
@@ -65,9 +90,14 @@ fn truncated_object_fails_and_leaves_nothing() {
     let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     f.set_len(len / 2).unwrap();
     let (out, target) = restore_into_new(&setup, &[]);
-    let key = m["databases"][0]["tables"][0]["object"]["key"].as_str().unwrap();
+    let key = m["databases"][0]["tables"][0]["object"]["key"]
+        .as_str()
+        .unwrap();
     fails(out, 3, &[key, "corrupt"]);
-    assert!(!db_exists(&setup.pg, &target), "half-restored database left behind");
+    assert!(
+        !db_exists(&setup.pg, &target),
+        "half-restored database left behind"
+    );
 }
 
 #[test]
@@ -79,7 +109,9 @@ fn one_flipped_byte_is_caught() {
     bytes[i] ^= 0x01;
     std::fs::write(&path, bytes).unwrap();
     let (out, target) = restore_into_new(&setup, &[]);
-    let key = m["databases"][0]["tables"][0]["object"]["key"].as_str().unwrap();
+    let key = m["databases"][0]["tables"][0]["object"]["key"]
+        .as_str()
+        .unwrap();
     fails(out, 3, &[key]);
     assert!(!db_exists(&setup.pg, &target));
 }
@@ -89,7 +121,16 @@ fn missing_object_is_named() {
     let (setup, _, m) = backed_up();
     std::fs::remove_file(data_object(&setup, &m)).unwrap();
     let (out, _) = restore_into_new(&setup, &[]);
-    fails(out, 4, &["not found", m["databases"][0]["tables"][0]["object"]["key"].as_str().unwrap()]);
+    fails(
+        out,
+        4,
+        &[
+            "not found",
+            m["databases"][0]["tables"][0]["object"]["key"]
+                .as_str()
+                .unwrap(),
+        ],
+    );
 }
 
 #[test]
@@ -101,8 +142,16 @@ fn missing_manifest_means_no_backup() {
     let listed = ok(setup.run(&["list"]));
     assert!(!listed.contains(id), "{listed}");
     let url = setup.pg.db_url(&unique("t"));
-    fails(setup.run(&["restore", id, "--into", &url, "--create"]), 1, &[id, "not found"]);
-    fails(setup.run(&["restore", "latest", "--into", &url, "--create"]), 1, &["none found"]);
+    fails(
+        setup.run(&["restore", id, "--into", &url, "--create"]),
+        1,
+        &[id, "not found"],
+    );
+    fails(
+        setup.run(&["restore", "latest", "--into", &url, "--create"]),
+        1,
+        &["none found"],
+    );
 }
 
 #[test]
@@ -122,9 +171,17 @@ fn missing_bucket_is_named() {
 #[test]
 fn unreachable_postgres_is_named() {
     let setup = Setup::new(pg15(), local_repo());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("postgres://someone:hunter2@127.0.0.1:{port}/app");
-    let err = fails(setup.run(&["backup", "--source", &url]), 5, &["cannot connect", &format!("127.0.0.1:{port}")]);
+    let err = fails(
+        setup.run(&["backup", "--source", &url]),
+        5,
+        &["cannot connect", &format!("127.0.0.1:{port}")],
+    );
     assert!(!err.contains("hunter2"), "password leaked: {err}");
     let listed = ok(setup.run(&["list"]));
     assert!(listed.contains("no backups"), "{listed}");
@@ -134,7 +191,11 @@ fn unreachable_postgres_is_named() {
 fn invalid_configuration_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("lifeboat.toml");
-    std::fs::write(&cfg, "[repository]\nurl = \"/tmp/x\"\npart_size = \"lots\"\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[repository]\nurl = \"/tmp/x\"\npart_size = \"lots\"\n",
+    )
+    .unwrap();
     let out = lifeboat(&["--config", cfg.to_str().unwrap(), "list"], &[]);
     fails(out, 2, &["part size", "lots"]);
 
@@ -142,7 +203,10 @@ fn invalid_configuration_is_named() {
     let out = lifeboat(&["--config", cfg.to_str().unwrap(), "list"], &[]);
     fails(out, 2, &["repositry", "line 1"]);
 
-    let out = lifeboat(&["--repo", "/tmp/x", "--recipient", "age1notakey", "init"], &[]);
+    let out = lifeboat(
+        &["--repo", "/tmp/x", "--recipient", "age1notakey", "init"],
+        &[],
+    );
     fails(out, 2, &["not an age X25519 recipient"]);
 
     let out = lifeboat(&["--repo", "gs://bucket", "list"], &[]);
@@ -152,14 +216,22 @@ fn invalid_configuration_is_named() {
 #[test]
 fn init_refuses_an_existing_repository() {
     let setup = Setup::new(pg15(), local_repo());
-    fails(setup.run(&["init"]), 4, &["already holds a lifeboat repository"]);
+    fails(
+        setup.run(&["init"]),
+        4,
+        &["already holds a lifeboat repository"],
+    );
 }
 
 #[test]
 fn missing_database_is_named() {
     let setup = Setup::new(pg15(), local_repo());
     let url = setup.pg.db_url("postgres");
-    fails(setup.run(&["backup", "--source", &url, "-d", "no_such_db"]), 5, &["no_such_db", "does not exist"]);
+    fails(
+        setup.run(&["backup", "--source", &url, "-d", "no_such_db"]),
+        5,
+        &["no_such_db", "does not exist"],
+    );
 }
 
 #[test]

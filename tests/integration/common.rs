@@ -52,13 +52,28 @@ pub fn unique(prefix: &str) -> String {
 
 impl Pg {
     pub fn db_url(&self, db: &str) -> String {
-        let base = self.url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&self.url);
+        let base = self
+            .url
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(&self.url);
         format!("{base}/{db}")
     }
 
     pub fn psql(&self, db: &str, sql: &str) -> String {
         let out = std::process::Command::new(self.bin.join("psql"))
-            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", &self.db_url(db), "-c", sql])
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &self.db_url(db),
+                "-c",
+                sql,
+            ])
             .output()
             .expect("psql runs");
         assert!(
@@ -71,7 +86,15 @@ impl Pg {
 
     pub fn psql_file(&self, db: &str, file: &Path) {
         let out = std::process::Command::new(self.bin.join("psql"))
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &self.db_url(db), "-f"])
+            .args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &self.db_url(db),
+                "-f",
+            ])
             .arg(file)
             .output()
             .expect("psql runs");
@@ -86,7 +109,10 @@ impl Pg {
     /// Creates an empty database with a unique name.
     pub fn create_db(&self, prefix: &str) -> String {
         let name = unique(prefix);
-        self.psql("postgres", &format!("CREATE DATABASE {name} TEMPLATE template0"));
+        self.psql(
+            "postgres",
+            &format!("CREATE DATABASE {name} TEMPLATE template0"),
+        );
         name
     }
 
@@ -96,7 +122,11 @@ impl Pg {
             .args(["-d", &self.db_url(db)])
             .output()
             .expect("pg_dump runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         normalize_dump(&String::from_utf8_lossy(&out.stdout))
     }
 
@@ -127,7 +157,11 @@ pub fn keys() -> Keys {
     let (text, public) = lifeboat::crypto::generate_identity_file();
     let identity = dir.path().join("key.txt");
     std::fs::write(&identity, text).unwrap();
-    Keys { dir, identity, recipient: public.to_string() }
+    Keys {
+        dir,
+        identity,
+        recipient: public.to_string(),
+    }
 }
 
 /// A repository location plus the environment lifeboat needs to reach it.
@@ -180,7 +214,9 @@ pub fn create_bucket(bucket: &str) {
             .region(aws_config::Region::new("us-east-1"))
             .endpoint_url(s3_endpoint())
             .force_path_style(true)
-            .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "test"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
             .build();
         aws_sdk_s3::Client::from_conf(conf)
             .create_bucket()
@@ -200,7 +236,8 @@ pub fn lifeboat(args: &[&str], env: &[(String, String)]) -> Output {
         }
     }
     cmd.env("LIFEBOAT_LOG", "lifeboat=info,warn");
-    cmd.args(args).envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    cmd.args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     cmd.output().expect("lifeboat runs")
 }
 
@@ -240,7 +277,11 @@ pub struct Setup {
 
 impl Setup {
     pub fn new(pg: Pg, repo: Repo) -> Self {
-        let s = Setup { keys: keys(), repo, pg };
+        let s = Setup {
+            keys: keys(),
+            repo,
+            pg,
+        };
         ok(s.run(&["init"]));
         s
     }
@@ -248,9 +289,18 @@ impl Setup {
     pub fn env(&self) -> Vec<(String, String)> {
         let mut env = self.repo.env.clone();
         env.push(("LIFEBOAT_REPO".into(), self.repo.url.clone()));
-        env.push(("LIFEBOAT_AGE_RECIPIENTS".into(), self.keys.recipient.clone()));
-        env.push(("LIFEBOAT_AGE_IDENTITY_FILE".into(), self.keys.identity.display().to_string()));
-        env.push(("LIFEBOAT_PG_BIN_DIR".into(), self.pg.bin.display().to_string()));
+        env.push((
+            "LIFEBOAT_AGE_RECIPIENTS".into(),
+            self.keys.recipient.clone(),
+        ));
+        env.push((
+            "LIFEBOAT_AGE_IDENTITY_FILE".into(),
+            self.keys.identity.display().to_string(),
+        ));
+        env.push((
+            "LIFEBOAT_PG_BIN_DIR".into(),
+            self.pg.bin.display().to_string(),
+        ));
         env
     }
 

@@ -14,7 +14,17 @@ fn kill_9_during_backup_leaves_no_backup_and_next_run_cleans_up() {
     let url = pg.db_url(&db);
 
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
-        .args(["backup", "--source", &url, "--database", &db, "--jobs", "1", "--compression-level", "19"])
+        .args([
+            "backup",
+            "--source",
+            &url,
+            "--database",
+            &db,
+            "--jobs",
+            "1",
+            "--compression-level",
+            "19",
+        ])
         .envs(setup.env())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -23,22 +33,37 @@ fn kill_9_during_backup_leaves_no_backup_and_next_run_cleans_up() {
     // Wait until the backup is writing data (a partial file exists), then SIGKILL it.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let partial = walk(&root).iter().any(|p| p.contains(".partial-") && p.contains("/data/"));
+        let partial = walk(&root)
+            .iter()
+            .any(|p| p.contains(".partial-") && p.contains("/data/"));
         if partial {
             break;
         }
-        assert!(Instant::now() < deadline, "backup never started writing data");
-        assert!(child.try_wait().unwrap().is_none(), "backup finished before it could be killed");
+        assert!(
+            Instant::now() < deadline,
+            "backup never started writing data"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "backup finished before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(walk(&root).iter().any(|p| p.contains("in-progress.json")), "marker left by the killed run");
+    assert!(
+        walk(&root).iter().any(|p| p.contains("in-progress.json")),
+        "marker left by the killed run"
+    );
 
     let listed = ok(setup.run(&["list"]));
     assert!(listed.contains("no backups"), "{listed}");
     let target = pg.db_url(&unique("t"));
-    fails(setup.run(&["restore", "latest", "--into", &target, "--create"]), 1, &["none found"]);
+    fails(
+        setup.run(&["restore", "latest", "--into", &target, "--create"]),
+        1,
+        &["none found"],
+    );
 
     let m = setup.backup(&db, &[]);
     let id = m["id"].as_str().unwrap();
@@ -46,7 +71,11 @@ fn kill_9_during_backup_leaves_no_backup_and_next_run_cleans_up() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(dirs, vec![id.to_string()], "the killed backup's objects were cleaned up");
+    assert_eq!(
+        dirs,
+        vec![id.to_string()],
+        "the killed backup's objects were cleaned up"
+    );
     assert!(!walk(&root).iter().any(|p| p.contains(".partial-")));
 }
 

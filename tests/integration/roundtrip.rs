@@ -16,10 +16,22 @@ fn round_trip(setup: &Setup, db: &str, extra_backup: &[&str]) {
 
     let restored = setup.restore_new(&id, db, &[]);
     let pg = &setup.pg;
-    assert_eq!(pg.table_digests(db), pg.table_digests(&restored), "rows differ");
-    assert_eq!(pg.schema_dump(db), pg.schema_dump(&restored), "schema differs");
+    assert_eq!(
+        pg.table_digests(db),
+        pg.table_digests(&restored),
+        "rows differ"
+    );
+    assert_eq!(
+        pg.schema_dump(db),
+        pg.schema_dump(&restored),
+        "schema differs"
+    );
     let seq = "SELECT last_value FROM \"Sales Data\".\"Order Lines_Line ID_seq\"";
-    assert_eq!(pg.psql(db, seq), pg.psql(&restored, seq), "sequence value differs");
+    assert_eq!(
+        pg.psql(db, seq),
+        pg.psql(&restored, seq),
+        "sequence value differs"
+    );
 }
 
 #[test]
@@ -39,14 +51,28 @@ fn round_trip_s3_with_multipart_and_split_tables() {
     // ranges, and several objects go up in multiple parts.
     repo.env.push(("LIFEBOAT_PART_SIZE".into(), "5MiB".into()));
     let setup = Setup::new(pg, repo);
-    round_trip(&setup, &db, &["--jobs", "3", "--split-size", "8MiB", "--compression-level", "1"]);
+    round_trip(
+        &setup,
+        &db,
+        &[
+            "--jobs",
+            "3",
+            "--split-size",
+            "8MiB",
+            "--compression-level",
+            "1",
+        ],
+    );
 }
 
 #[test]
 fn manifest_records_objects_checksums_and_consistent_point() {
     let pg = pg15();
     let db = pg.create_db("small");
-    pg.psql(&db, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000);");
+    pg.psql(
+        &db,
+        "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000);",
+    );
     let setup = Setup::new(pg, local_repo());
     let m = setup.backup(&db, &[]);
     assert_eq!(m["format_version"], 1);
@@ -56,18 +82,31 @@ fn manifest_records_objects_checksums_and_consistent_point() {
     let t = &d["tables"][0];
     assert_eq!(t["rows"], 1000);
     assert_eq!(t["object"]["sha256"].as_str().unwrap().len(), 64);
-    let fp = m["encryption"]["recipient_fingerprints"][0].as_str().unwrap();
+    let fp = m["encryption"]["recipient_fingerprints"][0]
+        .as_str()
+        .unwrap();
     assert!(fp.starts_with("sha256:"));
     // The stored object matches the manifest's size and SHA-256, checkable with sha256sum.
     let root = setup.repo.local.as_ref().unwrap();
-    let key = format!("backups/{}/{}", m["id"].as_str().unwrap(), t["object"]["key"].as_str().unwrap());
+    let key = format!(
+        "backups/{}/{}",
+        m["id"].as_str().unwrap(),
+        t["object"]["key"].as_str().unwrap()
+    );
     let bytes = std::fs::read(root.join(key)).unwrap();
     assert_eq!(bytes.len() as u64, t["object"]["size"].as_u64().unwrap());
     use sha2::Digest;
-    assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), t["object"]["sha256"].as_str().unwrap());
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&bytes)),
+        t["object"]["sha256"].as_str().unwrap()
+    );
     assert!(bytes.starts_with(b"age-encryption.org/v1"));
     // No secret in the manifest.
-    let raw = std::fs::read_to_string(root.join(format!("backups/{}/manifest.json", m["id"].as_str().unwrap()))).unwrap();
+    let raw = std::fs::read_to_string(root.join(format!(
+        "backups/{}/manifest.json",
+        m["id"].as_str().unwrap()
+    )))
+    .unwrap();
     assert!(!raw.contains("AGE-SECRET-KEY"));
 }
 
@@ -82,7 +121,13 @@ fn restore_single_table_and_schema_only() {
     let only = setup.restore_new(id, &db, &["--table", "Sales Data.Order Lines"]);
     let q = "SELECT count(*) FROM \"Sales Data\".\"Order Lines\"";
     assert_eq!(pg.psql(&only, q), "3");
-    assert_eq!(pg.psql(&only, "SELECT count(*) FROM pg_class WHERE relname = 'million'"), "0");
+    assert_eq!(
+        pg.psql(
+            &only,
+            "SELECT count(*) FROM pg_class WHERE relname = 'million'"
+        ),
+        "0"
+    );
     // Its primary key came back, and its serial sequence continues where it was.
     assert_eq!(
         pg.psql(&only, "SELECT count(*) FROM pg_constraint WHERE contype = 'p' AND conrelid = '\"Sales Data\".\"Order Lines\"'::regclass"),
@@ -94,11 +139,30 @@ fn restore_single_table_and_schema_only() {
     // Restoring the same table again is refused, and --clean replaces it.
     let url = pg.db_url(&only);
     fails(
-        setup.run(&["restore", id, "--database", &db, "--into", &url, "--table", "Sales Data.Order Lines"]),
+        setup.run(&[
+            "restore",
+            id,
+            "--database",
+            &db,
+            "--into",
+            &url,
+            "--table",
+            "Sales Data.Order Lines",
+        ]),
         1,
         &["already exists", "--clean"],
     );
-    ok(setup.run(&["restore", id, "--database", &db, "--into", &url, "--table", "Sales Data.Order Lines", "--clean"]));
+    ok(setup.run(&[
+        "restore",
+        id,
+        "--database",
+        &db,
+        "--into",
+        &url,
+        "--table",
+        "Sales Data.Order Lines",
+        "--clean",
+    ]));
     assert_eq!(pg.psql(&only, q), "3");
 
     let schema = setup.restore_new(id, &db, &["--schema-only"]);
@@ -110,21 +174,37 @@ fn restore_single_table_and_schema_only() {
 fn refuses_non_empty_target_unless_clean() {
     let pg = pg15();
     let db = pg.create_db("src");
-    pg.psql(&db, "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2);");
+    pg.psql(
+        &db,
+        "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2);",
+    );
     let setup = Setup::new(pg.clone(), local_repo());
     setup.backup(&db, &[]);
     let target = pg.create_db("busy");
-    pg.psql(&target, "CREATE TABLE precious (x int); INSERT INTO precious VALUES (42);");
+    pg.psql(
+        &target,
+        "CREATE TABLE precious (x int); INSERT INTO precious VALUES (42);",
+    );
     let url = pg.db_url(&target);
     fails(
         setup.run(&["restore", "latest", "--into", &url]),
         1,
         &["not empty", "--clean"],
     );
-    assert_eq!(pg.psql(&target, "SELECT x FROM precious"), "42", "target untouched");
+    assert_eq!(
+        pg.psql(&target, "SELECT x FROM precious"),
+        "42",
+        "target untouched"
+    );
     ok(setup.run(&["restore", "latest", "--into", &url, "--clean"]));
     assert_eq!(pg.psql(&target, "SELECT count(*) FROM t"), "2");
-    assert_eq!(pg.psql(&target, "SELECT count(*) FROM pg_class WHERE relname = 'precious'"), "0");
+    assert_eq!(
+        pg.psql(
+            &target,
+            "SELECT count(*) FROM pg_class WHERE relname = 'precious'"
+        ),
+        "0"
+    );
 }
 
 #[test]
@@ -139,13 +219,20 @@ fn several_databases_and_show() {
     let m: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(m["databases"].as_array().unwrap().len(), 2);
     let shown = ok(setup.run(&["show", "latest"]));
-    assert!(shown.contains(&a) && shown.contains(&b) && shown.contains("public.tb"), "{shown}");
+    assert!(
+        shown.contains(&a) && shown.contains(&b) && shown.contains("public.tb"),
+        "{shown}"
+    );
     let id = m["id"].as_str().unwrap();
     let restored = setup.restore_new(id, &b, &[]);
     assert_eq!(pg.psql(&restored, "SELECT sum(y) FROM tb"), "210");
     // Several databases: restore must be told which.
     let target = pg.db_url(&unique("x"));
-    fails(setup.run(&["restore", id, "--into", &target, "--create"]), 2, &["--database"]);
+    fails(
+        setup.run(&["restore", id, "--into", &target, "--create"]),
+        2,
+        &["--database"],
+    );
 }
 
 #[test]
@@ -161,12 +248,17 @@ fn s3_listing_paginates_past_1000_objects() {
             part_size: 5 << 20,
             upload_concurrency: 4,
         };
-        let repo = lifeboat::repository::Repository::open(&settings).await.unwrap();
+        let repo = lifeboat::repository::Repository::open(&settings)
+            .await
+            .unwrap();
         let mut set = tokio::task::JoinSet::new();
         let repo = std::sync::Arc::new(repo);
         for i in 0..1100 {
             let r = repo.clone();
-            set.spawn(async move { r.put_bytes(&format!("many/{i:05}"), bytes::Bytes::from_static(b"x")).await });
+            set.spawn(async move {
+                r.put_bytes(&format!("many/{i:05}"), bytes::Bytes::from_static(b"x"))
+                    .await
+            });
             if set.len() >= 32 {
                 set.join_next().await.unwrap().unwrap().unwrap();
             }
