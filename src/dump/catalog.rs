@@ -7,6 +7,7 @@ use crate::postgres::{quote_ident, quote_literal, ConnSpec};
 
 #[derive(Debug, Clone)]
 pub struct TableInfo {
+    pub oid: i64,
     pub schema: String,
     pub name: String,
     /// Non-generated columns in attnum order: what COPY moves.
@@ -28,6 +29,30 @@ impl TableInfo {
 const SYSTEM_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
      AND n.nspname !~ '^pg_toast' AND n.nspname !~ '^pg_temp_'";
 
+/// Reads the tables' sizes. `pg_relation_size` needs a lock on the table, so this runs
+/// after `Exporter::lock_tables` has taken them (with its timeout and clear error).
+pub async fn fill_sizes(client: &Client, conn: &ConnSpec, tables: &mut [TableInfo]) -> Result<()> {
+    let oids: Vec<i64> = tables.iter().map(|t| t.oid).collect();
+    let rows = client
+        .query(
+            "SELECT o, pg_relation_size(o::oid)::int8,                     (pg_relation_size(o::oid) / current_setting('block_size')::int8)::int8                FROM unnest($1::int8[]) AS o",
+            &[&oids],
+        )
+        .await
+        .map_err(|e| conn.error("cannot read table sizes", &e))?;
+    let sizes: std::collections::HashMap<i64, (i64, i64)> = rows
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
+        .collect();
+    for t in tables {
+        if let Some((bytes, blocks)) = sizes.get(&t.oid) {
+            t.bytes = (*bytes).max(0) as u64;
+            t.blocks = (*blocks).max(0) as u64;
+        }
+    }
+    Ok(())
+}
+
 /// Ordinary tables whose rows pg_dump would dump: not temporary, not members of an
 /// extension, except extensions' configuration tables (with their dump condition).
 pub async fn tables(client: &Client, conn: &ConnSpec) -> Result<Vec<TableInfo>> {
@@ -40,9 +65,7 @@ pub async fn tables(client: &Client, conn: &ConnSpec) -> Result<Vec<TableInfo>> 
                             FROM pg_attribute a
                            WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
                              AND a.attgenerated = ''), '{{}}') AS columns,
-                pg_relation_size(c.oid)::int8 AS bytes,
-                (pg_relation_size(c.oid) / current_setting('block_size')::int8)::int8 AS blocks,
-                x.cond
+                c.oid::int8, x.cond
            FROM pg_class c
            JOIN pg_namespace n ON n.oid = c.relnamespace
            LEFT JOIN ext_config x ON x.oid = c.oid
@@ -60,13 +83,14 @@ pub async fn tables(client: &Client, conn: &ConnSpec) -> Result<Vec<TableInfo>> 
     Ok(rows
         .iter()
         .map(|r| {
-            let filter: Option<String> = r.get(5);
+            let filter: Option<String> = r.get(4);
             TableInfo {
                 schema: r.get(0),
                 name: r.get(1),
                 columns: r.get(2),
-                bytes: r.get::<_, i64>(3).max(0) as u64,
-                blocks: r.get::<_, i64>(4).max(0) as u64,
+                oid: r.get::<_, i64>(3),
+                bytes: 0,
+                blocks: 0,
                 filter: filter.filter(|f| !f.trim().is_empty()),
             }
         })

@@ -86,6 +86,7 @@ mod tests {
 
     fn t(filter: Option<&str>) -> TableInfo {
         TableInfo {
+            oid: 0,
             schema: "s".into(),
             name: "My T".into(),
             columns: vec!["a".into(), "B".into()],

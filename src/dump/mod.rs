@@ -247,8 +247,9 @@ async fn dump_database(
         session::Exporter::start(&ctx.conn, ctx.version_num, ctx.lock_timeout_secs).await?;
     let client = exporter.client();
     let encoding = catalog::database_encoding(client, &ctx.conn).await?;
-    let tables = catalog::tables(client, &ctx.conn).await?;
+    let mut tables = catalog::tables(client, &ctx.conn).await?;
     exporter.lock_tables(&tables, ctx.lock_timeout_secs).await?;
+    catalog::fill_sizes(client, &ctx.conn, &mut tables).await?;
     let sequences_sql = catalog::sequences_sql(client, &ctx.conn).await?;
     ctx.snapshot = exporter.snapshot.clone();
     let consistent_at = exporter.consistent_at;

@@ -111,6 +111,7 @@ mod tests {
 
     fn table(name: &str, bytes: u64) -> TableInfo {
         TableInfo {
+            oid: 0,
             schema: "public".into(),
             name: name.into(),
             columns: vec!["a".into()],

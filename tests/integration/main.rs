@@ -4,5 +4,6 @@
 mod common;
 
 mod bad_input;
+mod consistency;
 mod crash;
 mod roundtrip;
