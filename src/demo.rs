@@ -309,6 +309,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
             recipients: vec![recipient],
             encode: EncodeOptions::default(),
             split_bytes: dump::DEFAULT_SPLIT_BYTES,
+            progress: crate::progress::Progress::hidden(),
         },
     )
     .await?;

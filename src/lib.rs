@@ -19,6 +19,7 @@ pub mod error;
 pub mod manifest;
 pub mod pipeline;
 pub mod postgres;
+pub mod progress;
 pub mod repository;
 pub mod restore;
 

@@ -12,6 +12,7 @@ use args::{Command, ConfigCommand, KeyCommand, SourceArgs};
 use lifeboat::config::{Overrides, Settings};
 use lifeboat::dump::{self, BackupOptions};
 use lifeboat::pipeline::EncodeOptions;
+use lifeboat::progress::Progress;
 use lifeboat::repository::Repository;
 use lifeboat::restore::{self, RestoreOptions};
 use lifeboat::{catalog, crypto, demo, Error};
@@ -90,6 +91,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                         zstd_workers: workers,
                     },
                     split_bytes,
+                    progress: Progress::bytes("backing up", show_progress(&cli)),
                 },
             )
             .await?;
@@ -149,6 +151,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 jobs: jobs.unwrap_or_else(lifeboat::config::default_jobs),
                 allow_older_target: *allow_older_target,
                 pg_bin_dir: settings.pg_bin_dir(),
+                progress: Progress::bytes("restoring", show_progress(&cli)),
             };
             let report = restore::restore(repo, &target, identities, &opts).await?;
             if *json {
@@ -193,6 +196,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Progress bars only for a person at a terminal, never into log files or JSON logs.
+fn show_progress(cli: &Cli) -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && cli.log_format == LogFormat::Human
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {

@@ -62,6 +62,7 @@ pub async fn copy_table(
     table: &TableInfo,
     blocks: Option<BlockRange>,
     mut writer: ObjectWriter,
+    progress: &crate::progress::Progress,
 ) -> Result<(u64, ObjectStats)> {
     let sql = copy_out_sql(table, blocks);
     let what = format!("COPY of {}.{}", table.schema, table.name);
@@ -75,6 +76,7 @@ pub async fn copy_table(
         let chunk = chunk.map_err(|e| conn.error(&what, &e))?;
         // Text COPY ends each row with a newline and escapes newlines inside values.
         rows += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+        progress.inc(chunk.len() as u64);
         writer.write(&chunk).await?;
     }
     Ok((rows, writer.finish().await?))

@@ -27,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{Compression, DatabaseBackup, Encryption, Manifest, SourceInfo, TableData};
 use crate::pipeline::{EncodeOptions, ObjectStats, ObjectWriter};
 use crate::postgres::{self, ConnSpec, PgTool, PgTools};
+use crate::progress::Progress;
 use crate::repository::layout::{database_dir, in_progress_key, manifest_key, table_stem};
 use crate::repository::{backup_prefix, BackupId, Repository};
 use plan::{Section, WorkItem};
@@ -36,6 +37,7 @@ pub struct BackupOptions {
     pub recipients: Vec<Recipient>,
     pub encode: EncodeOptions,
     pub split_bytes: u64,
+    pub progress: Progress,
 }
 
 /// Everything a database's workers share.
@@ -51,6 +53,7 @@ struct DbContext {
     encoding: String,
     pg_dump: PgTool,
     lock_timeout_secs: u64,
+    progress: Progress,
 }
 
 impl DbContext {
@@ -125,7 +128,9 @@ pub async fn backup(repo: Arc<Repository>, opts: BackupOptions) -> Result<Manife
                 encoding: String::new(),
                 pg_dump: pg_dump.clone(),
                 lock_timeout_secs: source.lock_timeout_secs,
+                progress: opts.progress.clone(),
             };
+            opts.progress.set_message(&format!("backing up {name}"));
             dbs.push(dump_database(ctx, name, source.jobs, opts.split_bytes).await?);
         }
         Ok(Manifest {
@@ -154,6 +159,7 @@ pub async fn backup(repo: Arc<Repository>, opts: BackupOptions) -> Result<Manife
     }
     .await;
 
+    opts.progress.finish();
     let manifest = match result {
         Ok(m) => m,
         Err(e) => {
@@ -389,7 +395,8 @@ async fn run_item(ctx: &DbContext, client: &mut Option<Client>, item: WorkItem) 
                 None => format!("{}/data/{safe}.copy.zst.age", ctx.dir),
             };
             let w = ctx.writer(key);
-            let (rows, object) = copy_out::copy_table(c, &ctx.conn, &table, blocks, w).await?;
+            let (rows, object) =
+                copy_out::copy_table(c, &ctx.conn, &table, blocks, w, &ctx.progress).await?;
             tracing::debug!(table = %table.name, rows, bytes = object.plain_size, "table dumped");
             Ok(Outcome::Table(
                 seq,

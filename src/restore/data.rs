@@ -28,6 +28,7 @@ pub async fn load_tables(
     encoding: &str,
     tables: Vec<TableData>,
     jobs: usize,
+    progress: &crate::progress::Progress,
 ) -> Result<u64> {
     let mut tables = tables;
     tables.sort_by_key(|t| std::cmp::Reverse(t.object.plain_size));
@@ -44,6 +45,7 @@ pub async fn load_tables(
             rows.clone(),
         );
         let settings = loader_settings(encoding);
+        let progress = progress.clone();
         set.spawn(async move {
             let mut client: Option<Client> = None;
             loop {
@@ -62,7 +64,7 @@ pub async fn load_tables(
                 let c = client
                     .as_ref()
                     .ok_or_else(|| Error::Restore("no connection".into()))?;
-                match copy_in(c, &target, &source, &table).await {
+                match copy_in(c, &target, &source, &table, &progress).await {
                     Ok(n) => {
                         rows.fetch_add(n, Ordering::Relaxed);
                     }
@@ -104,6 +106,7 @@ async fn copy_in(
     target: &ConnSpec,
     source: &Source,
     table: &TableData,
+    progress: &crate::progress::Progress,
 ) -> Result<u64> {
     let what = format!("loading {}", table.display_name());
     let sink = client
@@ -114,6 +117,7 @@ async fn copy_in(
     let mut reader = source.open(&table.object);
     // Dropping the sink before `finish` sends CopyFail: nothing of a bad object is kept.
     while let Some(chunk) = reader.next().await? {
+        progress.inc(chunk.len() as u64);
         sink.send(chunk)
             .await
             .map_err(|e| target.error(&what, &e))?;

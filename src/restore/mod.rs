@@ -38,6 +38,7 @@ pub struct RestoreOptions {
     pub jobs: usize,
     pub allow_older_target: bool,
     pub pg_bin_dir: Option<std::path::PathBuf>,
+    pub progress: crate::progress::Progress,
 }
 
 /// What a restore did and how long each step took: the RTO evidence.
@@ -119,6 +120,7 @@ pub async fn restore(
     }
 
     let outcome = run_steps(&source, &psql, target, &db, tables.as_deref(), opts).await;
+    opts.progress.finish();
     let (restored_tables, rows, bytes, steps) = match outcome {
         Ok(done) => done,
         Err(e) if created => {
@@ -179,8 +181,15 @@ async fn run_steps(
                 refuse_loaded_tables(target, &db.tables, opts.clean).await?;
             }
             if !opts.schema_only {
-                rows = data::load_tables(&source, target, &db.encoding, db.tables.clone(), jobs)
-                    .await?;
+                rows = data::load_tables(
+                    &source,
+                    target,
+                    &db.encoding,
+                    db.tables.clone(),
+                    jobs,
+                    &opts.progress,
+                )
+                .await?;
                 lap("data", &mut steps);
                 let seq = source.read_text(&db.sequences).await?;
                 run_sql(target, &seq, "sequence values").await?;
@@ -251,8 +260,15 @@ async fn run_steps(
                 refuse_loaded_tables(target, &selected, opts.clean).await?;
             }
             if !opts.schema_only {
-                rows = data::load_tables(&source, target, &db.encoding, selected.clone(), jobs)
-                    .await?;
+                rows = data::load_tables(
+                    &source,
+                    target,
+                    &db.encoding,
+                    selected.clone(),
+                    jobs,
+                    &opts.progress,
+                )
+                .await?;
                 let seq = source.read_text(&db.sequences).await?;
                 run_sql(
                     target,
