@@ -181,6 +181,10 @@ pub enum Command {
         /// Restore into an older PostgreSQL major than the source (may fail).
         #[arg(long)]
         allow_older_target: bool,
+        /// First apply the backup's roles and tablespaces to the target cluster (existing
+        /// roles get the backed-up attributes).
+        #[arg(long)]
+        globals: bool,
         /// Print the restore report as JSON on stdout.
         #[arg(long)]
         json: bool,

@@ -134,6 +134,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             data_only,
             jobs,
             allow_older_target,
+            globals,
             json,
         } => {
             let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
@@ -150,6 +151,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 data_only: *data_only,
                 jobs: jobs.unwrap_or_else(lifeboat::config::default_jobs),
                 allow_older_target: *allow_older_target,
+                globals: *globals,
                 pg_bin_dir: settings.pg_bin_dir(),
                 progress: Progress::bytes("restoring", show_progress(&cli)),
             };

@@ -37,6 +37,8 @@ pub struct RestoreOptions {
     pub data_only: bool,
     pub jobs: usize,
     pub allow_older_target: bool,
+    /// Apply the backup's roles and tablespaces to the target cluster first.
+    pub globals: bool,
     pub pg_bin_dir: Option<std::path::PathBuf>,
     pub progress: crate::progress::Progress,
 }
@@ -91,6 +93,12 @@ pub async fn restore(
         target,
         opts.allow_older_target,
     )?;
+    if opts.globals && manifest.globals.is_none() {
+        return Err(Error::Restore(format!(
+            "backup {} holds no roles or tablespaces (back up with --globals)",
+            manifest.id
+        )));
+    }
     let name = target.dbname().to_string();
     let whole = tables.is_none() && !opts.data_only;
     let mut created = false;
@@ -119,6 +127,9 @@ pub async fn restore(
         }
     }
 
+    if let (true, Some(globals)) = (opts.globals, manifest.globals.as_ref()) {
+        script::apply_globals(&psql, target, &source, globals).await?;
+    }
     let outcome = run_steps(&source, &psql, target, &db, tables.as_deref(), opts).await;
     opts.progress.finish();
     let (restored_tables, rows, bytes, steps) = match outcome {

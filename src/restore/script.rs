@@ -112,3 +112,56 @@ pub async fn run_with_psql(
     }
     Ok(())
 }
+
+/// Applies `pg_dumpall --globals-only` output (roles, memberships, tablespaces) to the target
+/// cluster. Roles that already exist (the superuser running the restore, at least) make
+/// `CREATE ROLE` fail harmlessly; the `ALTER ROLE` that follows still sets their attributes.
+/// Any other error fails the step.
+pub async fn apply_globals(
+    psql: &PgTool,
+    target: &ConnSpec,
+    source: &Source,
+    object: &ObjectStats,
+) -> Result<()> {
+    let sql = source.read_text(object).await?;
+    let maint = target.with_database("postgres");
+    let mut cmd = psql.command(&maint);
+    cmd.args([
+        "-X",
+        "-q",
+        "--no-password",
+        "-d",
+        &maint.libpq_conninfo(),
+        "-f",
+        "-",
+    ])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::null());
+    let mut child = cmd.spawn().map_err(|e| Error::Tool {
+        tool: psql.path.display().to_string(),
+        reason: format!("cannot start: {e}"),
+    })?;
+    let stderr = tokio::spawn(collect_stderr(child.stderr.take()));
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(sql.as_bytes()).await;
+    }
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| Error::io("waiting for psql", e))?;
+    let errors: Vec<String> = stderr
+        .await
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("ERROR:") && !l.contains("already exists"))
+        .map(str::to_string)
+        .collect();
+    if !status.success() || !errors.is_empty() {
+        return Err(Error::Restore(format!(
+            "applying roles and tablespaces to {}: {}",
+            maint.display(),
+            errors.join("; ")
+        )));
+    }
+    Ok(())
+}

@@ -269,3 +269,28 @@ fn s3_listing_paginates_past_1000_objects() {
         assert_eq!(repo.list("many/").await.unwrap().len(), 1100);
     });
 }
+
+#[test]
+fn globals_bring_roles_back() {
+    let pg = pg15();
+    let db = pg.create_db("glob");
+    let role = unique("lb_role");
+    pg.psql("postgres", &format!("CREATE ROLE {role} NOLOGIN CONNECTION LIMIT 7"));
+    let setup = Setup::new(pg.clone(), local_repo());
+    let m = setup.backup(&db, &["--globals"]);
+    assert!(m["globals"]["sha256"].is_string(), "globals object recorded");
+    pg.psql("postgres", &format!("DROP ROLE {role}"));
+    let restored = setup.restore_new(m["id"].as_str().unwrap(), &db, &["--globals"]);
+    assert_eq!(
+        pg.psql(&restored, &format!("SELECT rolconnlimit FROM pg_roles WHERE rolname = '{role}'")),
+        "7"
+    );
+    // Without --globals in the backup, asking for them is refused before anything happens.
+    let m2 = setup.backup(&db, &[]);
+    let url = pg.db_url(&unique("g"));
+    fails(
+        setup.run(&["restore", m2["id"].as_str().unwrap(), "--into", &url, "--create", "--globals"]),
+        1,
+        &["no roles"],
+    );
+}
