@@ -36,19 +36,37 @@ start_pg() {
   rm -rf "$dir"; mkdir -p "$dir"
   if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; chmod 755 "$STATE" "$ROOT/target" 2>/dev/null || true; fi
   port="$(free_port)"
+  make_certs "$dir"
   as_server_user "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C --no-sync >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; die "initdb $major failed"; }
   as_server_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c wal_level=minimal -c max_wal_senders=0" start >/dev/null \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c wal_level=minimal -c max_wal_senders=0 -c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key" start >/dev/null \
     || { cat "$dir/server.log" >&2; die "PostgreSQL $major did not start"; }
   "$bin/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -c 'select 1' >/dev/null \
     || die "PostgreSQL $major started but does not answer on port $port"
   {
     echo "export LIFEBOAT_TEST_PG${major}_URL=postgres://postgres@127.0.0.1:$port/postgres"
     echo "export LIFEBOAT_TEST_PG${major}_BIN=$bin"
+    echo "export LIFEBOAT_TEST_PG${major}_CA=$dir/ca.crt"
   } >>"$STATE/env"
   echo "$bin/pg_ctl" > "$dir/pg_ctl_path"
   echo "PostgreSQL $major on 127.0.0.1:$port ($bin)" >&2
+}
+
+# A private CA and a server certificate for localhost/127.0.0.1, so tests can check TLS
+# verification (sslmode=verify-full) against a real server.
+make_certs() {
+  local dir="$1"
+  command -v openssl >/dev/null || die "openssl is needed to make test certificates"
+  openssl req -new -x509 -days 3 -nodes -subj "/CN=lifeboat test CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.crt" >/dev/null 2>&1 || die "cannot make a test CA"
+  openssl req -new -nodes -subj "/CN=localhost" -keyout "$dir/server.key" -out "$dir/server.csr" >/dev/null 2>&1 \
+    || die "cannot make a test server key"
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$dir/ext.cnf"
+  openssl x509 -req -days 3 -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+    -extfile "$dir/ext.cnf" -out "$dir/server.crt" >/dev/null 2>&1 || die "cannot sign the test server certificate"
+  chmod 600 "$dir/server.key"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$dir/server.key" "$dir/server.crt"; fi
 }
 
 ensure_moto() {

@@ -1,9 +1,11 @@
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::{Client, Config, NoTls};
 
+use super::tls::{self, TlsMode};
 use crate::error::{Error, Result};
 
 /// How to reach a PostgreSQL server: a URL or libpq keyword string, completed from the
@@ -11,6 +13,8 @@ use crate::error::{Error, Result};
 #[derive(Clone)]
 pub struct ConnSpec {
     config: Config,
+    tls: TlsMode,
+    root_cert: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ConnSpec {
@@ -21,6 +25,20 @@ impl std::fmt::Debug for ConnSpec {
 
 impl ConnSpec {
     pub fn from_url_and_env(url: Option<&str>) -> Result<Self> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        // sslmode and sslrootcert are read here: our driver knows fewer modes than libpq.
+        let (cleaned, mode, root_cert) = match url {
+            Some(u) => split_tls_params(u),
+            None => (String::new(), None, None),
+        };
+        let tls = match mode.or_else(|| env("PGSSLMODE")) {
+            Some(m) => TlsMode::parse(&m)?,
+            None => TlsMode::Prefer,
+        };
+        let root_cert = root_cert
+            .or_else(|| env("PGSSLROOTCERT"))
+            .map(PathBuf::from);
+        let url = url.map(|_| cleaned.as_str());
         let mut config = match url {
             Some(u) => Config::from_str(u).map_err(|e| {
                 Error::config(format!(
@@ -30,7 +48,11 @@ impl ConnSpec {
             })?,
             None => Config::new(),
         };
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        config.ssl_mode(match tls {
+            TlsMode::Disable => SslMode::Disable,
+            TlsMode::Prefer => SslMode::Prefer,
+            _ => SslMode::Require,
+        });
         if config.get_hosts().is_empty() {
             let host = env("PGHOST").unwrap_or_else(|| "localhost".into());
             for h in host.split(',') {
@@ -65,13 +87,17 @@ impl ConnSpec {
         if config.get_application_name().is_none() {
             config.application_name("lifeboat");
         }
-        Ok(ConnSpec { config })
+        Ok(ConnSpec {
+            config,
+            tls,
+            root_cert,
+        })
     }
 
     pub fn with_database(&self, db: &str) -> Self {
-        let mut config = self.config.clone();
-        config.dbname(db);
-        ConnSpec { config }
+        let mut spec = self.clone();
+        spec.config.dbname(db);
+        spec
     }
 
     pub fn dbname(&self) -> &str {
@@ -111,12 +137,10 @@ impl ConnSpec {
             kv("dbname", self.dbname()),
             kv("application_name", "lifeboat"),
         ];
-        let ssl = match self.config.get_ssl_mode() {
-            SslMode::Disable => "disable",
-            SslMode::Require => "require",
-            _ => "prefer",
-        };
-        parts.push(kv("sslmode", ssl));
+        parts.push(kv("sslmode", self.tls.as_str()));
+        if let Some(root) = &self.root_cert {
+            parts.push(kv("sslrootcert", &root.display().to_string()));
+        }
         if let Some(t) = self.config.get_connect_timeout() {
             parts.push(kv("connect_timeout", &t.as_secs().max(1).to_string()));
         }
@@ -137,7 +161,44 @@ impl ConnSpec {
     }
 
     pub async fn connect(&self) -> Result<Client> {
-        let (client, connection) = self.config.connect(NoTls).await.map_err(|e| {
+        match tls::connector(self.tls, self.root_cert.as_ref())? {
+            None => {
+                let (client, connection) = self
+                    .config
+                    .connect(NoTls)
+                    .await
+                    .map_err(|e| self.connect_error(e))?;
+                self.spawn(connection);
+                Ok(client)
+            }
+            Some(connector) => {
+                let (client, connection) = self
+                    .config
+                    .connect(connector)
+                    .await
+                    .map_err(|e| self.connect_error(e))?;
+                self.spawn(connection);
+                Ok(client)
+            }
+        }
+    }
+
+    fn spawn<F>(&self, connection: F)
+    where
+        F: std::future::Future<Output = std::result::Result<(), tokio_postgres::Error>>
+            + Send
+            + 'static,
+    {
+        let target = self.display();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%target, error = %e, "connection closed with error");
+            }
+        });
+    }
+
+    fn connect_error(&self, e: tokio_postgres::Error) -> Error {
+        {
             let hint = if e.as_db_error().is_some() {
                 ""
             } else {
@@ -147,15 +208,53 @@ impl ConnSpec {
                 target: self.display(),
                 reason: format!("cannot connect: {}{hint}", super::describe(&e)),
             }
-        })?;
-        let target = self.display();
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%target, error = %e, "connection closed with error");
-            }
-        });
-        Ok(client)
+        }
     }
+}
+
+/// Takes `sslmode` and `sslrootcert` out of a URL's query or a keyword string.
+fn split_tls_params(text: &str) -> (String, Option<String>, Option<String>) {
+    let (mut mode, mut root) = (None, None);
+    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        let Ok(mut url) = url::Url::parse(text) else {
+            return (text.to_string(), None, None);
+        };
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter_map(|(k, v)| match k.as_ref() {
+                "sslmode" => {
+                    mode = Some(v.into_owned());
+                    None
+                }
+                "sslrootcert" => {
+                    root = Some(v.into_owned());
+                    None
+                }
+                _ => Some((k.into_owned(), v.into_owned())),
+            })
+            .collect();
+        if kept.is_empty() {
+            url.set_query(None);
+        } else {
+            url.query_pairs_mut().clear().extend_pairs(kept);
+        }
+        return (url.to_string(), mode, root);
+    }
+    let kept: Vec<&str> = text
+        .split_whitespace()
+        .filter(|t| {
+            if let Some(v) = t.strip_prefix("sslmode=") {
+                mode = Some(v.trim_matches('\'').to_string());
+                false
+            } else if let Some(v) = t.strip_prefix("sslrootcert=") {
+                root = Some(v.trim_matches('\'').to_string());
+                false
+            } else {
+                true
+            }
+        })
+        .collect();
+    (kept.join(" "), mode, root)
 }
 
 fn kv(key: &str, value: &str) -> String {
@@ -178,6 +277,24 @@ mod tests {
         assert!(!info.contains("pw"));
         assert_eq!(c.password().as_deref(), Some("pw"));
         assert_eq!(c.with_database("other").dbname(), "other");
+    }
+
+    #[test]
+    fn tls_parameters_are_ours() {
+        let c = ConnSpec::from_url_and_env(Some(
+            "postgres://app@db/app?sslmode=verify-full&sslrootcert=/etc/rds.pem&connect_timeout=5",
+        ))
+        .unwrap();
+        assert_eq!(c.tls, TlsMode::VerifyFull);
+        assert_eq!(c.root_cert, Some(PathBuf::from("/etc/rds.pem")));
+        let info = c.libpq_conninfo();
+        assert!(
+            info.contains("sslmode='verify-full'") && info.contains("sslrootcert='/etc/rds.pem'"),
+            "{info}"
+        );
+        let k = ConnSpec::from_url_and_env(Some("host=db user=app sslmode=require")).unwrap();
+        assert_eq!(k.tls, TlsMode::Require);
+        assert!(ConnSpec::from_url_and_env(Some("postgres://db/app?sslmode=sometimes")).is_err());
     }
 
     #[test]

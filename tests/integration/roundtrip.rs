@@ -275,22 +275,97 @@ fn globals_bring_roles_back() {
     let pg = pg15();
     let db = pg.create_db("glob");
     let role = unique("lb_role");
-    pg.psql("postgres", &format!("CREATE ROLE {role} NOLOGIN CONNECTION LIMIT 7"));
+    pg.psql(
+        "postgres",
+        &format!("CREATE ROLE {role} NOLOGIN CONNECTION LIMIT 7"),
+    );
     let setup = Setup::new(pg.clone(), local_repo());
     let m = setup.backup(&db, &["--globals"]);
-    assert!(m["globals"]["sha256"].is_string(), "globals object recorded");
+    assert!(
+        m["globals"]["sha256"].is_string(),
+        "globals object recorded"
+    );
     pg.psql("postgres", &format!("DROP ROLE {role}"));
     let restored = setup.restore_new(m["id"].as_str().unwrap(), &db, &["--globals"]);
     assert_eq!(
-        pg.psql(&restored, &format!("SELECT rolconnlimit FROM pg_roles WHERE rolname = '{role}'")),
+        pg.psql(
+            &restored,
+            &format!("SELECT rolconnlimit FROM pg_roles WHERE rolname = '{role}'")
+        ),
         "7"
     );
     // Without --globals in the backup, asking for them is refused before anything happens.
     let m2 = setup.backup(&db, &[]);
     let url = pg.db_url(&unique("g"));
     fails(
-        setup.run(&["restore", m2["id"].as_str().unwrap(), "--into", &url, "--create", "--globals"]),
+        setup.run(&[
+            "restore",
+            m2["id"].as_str().unwrap(),
+            "--into",
+            &url,
+            "--create",
+            "--globals",
+        ]),
         1,
         &["no roles"],
+    );
+}
+
+#[test]
+fn tls_verify_full_round_trip_and_wrong_ca_refused() {
+    let pg = pg15();
+    let ca = std::env::var("LIFEBOAT_TEST_PG15_CA").expect("servers.sh exports the test CA");
+    let db = pg.create_db("tls");
+    pg.psql(
+        &db,
+        "CREATE TABLE t AS SELECT generate_series(1, 100) AS x;",
+    );
+    let setup = Setup::new(pg.clone(), local_repo());
+    let tls = |url: String, ca: &str| {
+        format!(
+            "{}?sslmode=verify-full&sslrootcert={ca}",
+            url.replace("127.0.0.1", "localhost")
+        )
+    };
+    let src = tls(pg.db_url(&db), &ca);
+    let out = ok(setup.run(&["backup", "--source", &src, "-d", &db, "--json"]));
+    let m: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let target = unique("tls_restored");
+    let into = tls(pg.db_url(&target), &ca);
+    ok(setup.run(&[
+        "restore",
+        m["id"].as_str().unwrap(),
+        "--into",
+        &into,
+        "--create",
+    ]));
+    assert_eq!(pg.psql(&target, "SELECT sum(x) FROM t"), "5050");
+
+    // A certificate from another CA is refused, with the reason.
+    let other = tempfile::tempdir().unwrap();
+    let other_ca = other.path().join("other.crt");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-x509",
+            "-days",
+            "1",
+            "-nodes",
+            "-subj",
+            "/CN=other",
+            "-keyout",
+        ])
+        .arg(other.path().join("other.key"))
+        .arg("-out")
+        .arg(&other_ca)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let bad = tls(pg.db_url(&db), other_ca.to_str().unwrap());
+    fails(
+        setup.run(&["backup", "--source", &bad, "-d", &db]),
+        5,
+        &["cannot connect", "certificate"],
     );
 }
