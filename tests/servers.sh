@@ -10,7 +10,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="$ROOT/target/test-servers"
-MAJORS="${LIFEBOAT_TEST_PG_MAJORS:-15}"
+MAJORS="${LIFEBOAT_TEST_PG_MAJORS:-15 14 18}"
 VENV="${LIFEBOAT_TEST_VENV:-$ROOT/.venv}"
 
 die() { echo "servers.sh: $*" >&2; exit 1; }
@@ -39,7 +39,8 @@ start_pg() {
   make_certs "$dir"
   as_server_user "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C --no-sync >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; die "initdb $major failed"; }
-  as_server_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+  # Bundled builds' extension modules (postgres_fdw) must find the bundle's own libpq.
+  as_server_user env LD_LIBRARY_PATH="$bin/../lib" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
     -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c wal_level=minimal -c max_wal_senders=0 -c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key" start >/dev/null \
     || { cat "$dir/server.log" >&2; die "PostgreSQL $major did not start"; }
   "$bin/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -c 'select 1' >/dev/null \

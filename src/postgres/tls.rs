@@ -33,9 +33,11 @@ impl TlsMode {
             "require" => TlsMode::Require,
             "verify-ca" => TlsMode::VerifyCa,
             "verify-full" => TlsMode::VerifyFull,
-            other => return Err(Error::config(format!(
+            other => {
+                return Err(Error::config(format!(
                 "sslmode `{other}` is not one of disable, prefer, require, verify-ca, verify-full"
-            ))),
+            )))
+            }
         })
     }
 

@@ -6,4 +6,5 @@ mod common;
 mod bad_input;
 mod consistency;
 mod crash;
+mod fidelity;
 mod roundtrip;
