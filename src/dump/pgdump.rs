@@ -4,7 +4,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::error::{Error, Result};
 use crate::pipeline::{ObjectStats, ObjectWriter};
-use crate::postgres::{collect_stderr, ConnSpec, PgTool};
+use crate::postgres::{ConnSpec, PgTool};
 
 /// Runs `tool args…` against `conn`, writing its stdout into `writer`. The object is
 /// completed only if the tool exits successfully; otherwise it is abandoned.
@@ -14,14 +14,9 @@ pub async fn stream_tool(
     args: &[String],
     mut writer: ObjectWriter,
 ) -> Result<ObjectStats> {
-    let mut cmd = tool.command(conn);
-    cmd.args(args);
     let name = tool.name();
-    let mut child = cmd.spawn().map_err(|e| Error::Tool {
-        tool: tool.path.display().to_string(),
-        reason: format!("cannot start: {e}"),
-    })?;
-    let stderr = tokio::spawn(collect_stderr(child.stderr.take()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (mut child, stderr) = tool.spawn(conn, &args, false)?;
     let mut stdout = child.stdout.take().ok_or_else(|| Error::Tool {
         tool: name.clone(),
         reason: "no stdout".into(),

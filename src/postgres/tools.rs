@@ -149,6 +149,28 @@ impl PgTool {
         cmd
     }
 
+    /// Starts the tool with `args`, its stdin piped if `stdin`, and collects its stderr in
+    /// the background for error messages.
+    pub fn spawn(
+        &self,
+        conn: &super::ConnSpec,
+        args: &[&str],
+        stdin: bool,
+    ) -> crate::error::Result<(tokio::process::Child, tokio::task::JoinHandle<String>)> {
+        let mut cmd = self.command(conn);
+        cmd.args(args);
+        if stdin {
+            cmd.stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null());
+        }
+        let mut child = cmd.spawn().map_err(|e| crate::error::Error::Tool {
+            tool: self.path.display().to_string(),
+            reason: format!("cannot start: {e}"),
+        })?;
+        let stderr = tokio::spawn(collect_stderr(child.stderr.take()));
+        Ok((child, stderr))
+    }
+
     pub fn name(&self) -> String {
         self.path
             .file_name()

@@ -144,7 +144,7 @@ impl S3Repo {
         Ok(())
     }
 
-    pub async fn get_bytes(&self, key: &str) -> Result<Bytes> {
+    async fn open_object(&self, key: &str) -> Result<ByteStream> {
         let out = self
             .client
             .get_object()
@@ -153,10 +153,22 @@ impl S3Repo {
             .send()
             .await
             .map_err(|e| self.sdk_err("cannot read", key, e))?;
-        let data = out.body.collect().await.map_err(|e| Error::Repository {
+        Ok(out.body)
+    }
+
+    fn failed_midway(&self, key: &str, e: impl std::fmt::Display) -> Error {
+        Error::Repository {
             repo: self.name(),
             reason: format!("reading {key} failed midway: {e}"),
-        })?;
+        }
+    }
+
+    pub async fn get_bytes(&self, key: &str) -> Result<Bytes> {
+        let body = self.open_object(key).await?;
+        let data = body
+            .collect()
+            .await
+            .map_err(|e| self.failed_midway(key, e))?;
         Ok(data.into_bytes())
     }
 
@@ -313,20 +325,12 @@ impl S3Repo {
     }
 
     pub async fn get_stream(&self, key: &str, tx: ChunkSender) -> Result<()> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.full_key(key))
-            .send()
-            .await
-            .map_err(|e| self.sdk_err("cannot read", key, e))?;
-        let mut body = out.body;
+        let mut body = self.open_object(key).await?;
         loop {
-            let next = body.try_next().await.map_err(|e| Error::Repository {
-                repo: self.name(),
-                reason: format!("reading {key} failed midway: {e}"),
-            })?;
+            let next = body
+                .try_next()
+                .await
+                .map_err(|e| self.failed_midway(key, e))?;
             let chunk = match next {
                 Some(b) => Chunk::Data(b),
                 None => Chunk::End,

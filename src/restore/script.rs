@@ -7,7 +7,7 @@ use tokio::io::AsyncWriteExt;
 use crate::crypto::Identity;
 use crate::error::{Error, Result};
 use crate::pipeline::{ObjectReader, ObjectStats};
-use crate::postgres::{collect_stderr, ConnSpec, PgTool};
+use crate::postgres::{ConnSpec, PgTool};
 use crate::repository::Repository;
 
 /// Where a backup's objects are and how to read them.
@@ -52,27 +52,21 @@ pub async fn run_with_psql(
     object: &ObjectStats,
     single_transaction: bool,
 ) -> Result<()> {
-    let mut cmd = psql.command(target);
-    cmd.args([
+    let conninfo = target.libpq_conninfo();
+    let mut args = vec![
         "-X",
         "-q",
         "-v",
         "ON_ERROR_STOP=1",
         "--no-password",
         "-d",
-        &target.libpq_conninfo(),
-    ]);
+        &conninfo,
+    ];
     if single_transaction {
-        cmd.arg("--single-transaction");
+        args.push("--single-transaction");
     }
-    cmd.args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null());
-    let mut child = cmd.spawn().map_err(|e| Error::Tool {
-        tool: psql.path.display().to_string(),
-        reason: format!("cannot start: {e}"),
-    })?;
-    let stderr = tokio::spawn(collect_stderr(child.stderr.take()));
+    args.extend(["-f", "-"]);
+    let (mut child, stderr) = psql.spawn(target, &args, true)?;
     let mut stdin = child.stdin.take().ok_or_else(|| Error::Tool {
         tool: "psql".into(),
         reason: "no stdin".into(),
@@ -125,23 +119,9 @@ pub async fn apply_globals(
 ) -> Result<()> {
     let sql = source.read_text(object).await?;
     let maint = target.with_database("postgres");
-    let mut cmd = psql.command(&maint);
-    cmd.args([
-        "-X",
-        "-q",
-        "--no-password",
-        "-d",
-        &maint.libpq_conninfo(),
-        "-f",
-        "-",
-    ])
-    .stdin(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::null());
-    let mut child = cmd.spawn().map_err(|e| Error::Tool {
-        tool: psql.path.display().to_string(),
-        reason: format!("cannot start: {e}"),
-    })?;
-    let stderr = tokio::spawn(collect_stderr(child.stderr.take()));
+    let conninfo = maint.libpq_conninfo();
+    let args = ["-X", "-q", "--no-password", "-d", &conninfo, "-f", "-"];
+    let (mut child, stderr) = psql.spawn(&maint, &args, true)?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(sql.as_bytes()).await;
     }
