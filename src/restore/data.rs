@@ -1,13 +1,18 @@
 //! Table rows into the target with parallel `COPY … FROM STDIN`, one connection per job,
 //! biggest objects first. A COPY commits only after its object verified end to end.
+//!
+//! A table's own indexes and primary/unique/check constraints are built by the same workers
+//! as soon as its last object is loaded, while other tables still load (as pg_restore -j
+//! does), so one big table's index build does not wait for every other table's rows.
 
 use futures::SinkExt;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio_postgres::Client;
 
 use super::script::Source;
+use super::toc::TocEntry;
 use crate::error::{Error, Result};
 use crate::manifest::TableData;
 use crate::postgres::{quote_literal, ConnSpec};
@@ -22,6 +27,27 @@ fn loader_settings(encoding: &str) -> String {
     )
 }
 
+enum Work {
+    Copy(TableData),
+    Ddl(TocEntry),
+}
+
+/// Per table (quoted `"s"."t"`): post-data entries to run once its rows are all in, and
+/// the session preamble they need.
+#[derive(Default)]
+pub struct EarlyDdl {
+    pub preamble: String,
+    pub by_table: HashMap<String, Vec<TocEntry>>,
+}
+
+struct Shared {
+    queue: Mutex<VecDeque<Work>>,
+    /// Objects still to load per table, and the entries waiting on them.
+    pending: Mutex<HashMap<String, (usize, Vec<TocEntry>)>>,
+    failed: AtomicBool,
+    rows: AtomicU64,
+}
+
 pub async fn load_tables(
     source: &Source,
     target: &ConnSpec,
@@ -29,51 +55,43 @@ pub async fn load_tables(
     tables: Vec<TableData>,
     jobs: usize,
     progress: &crate::progress::Progress,
+    early: EarlyDdl,
 ) -> Result<u64> {
     let mut tables = tables;
     tables.sort_by_key(|t| std::cmp::Reverse(t.object.plain_size));
-    let queue = Arc::new(Mutex::new(VecDeque::from(tables)));
-    let failed = Arc::new(AtomicBool::new(false));
-    let rows = Arc::new(AtomicU64::new(0));
+    let mut pending: HashMap<String, (usize, Vec<TocEntry>)> = HashMap::new();
+    for t in &tables {
+        pending.entry(t.qualified()).or_default().0 += 1;
+    }
+    let EarlyDdl {
+        preamble,
+        mut by_table,
+    } = early;
+    for (table, (_, entries)) in pending.iter_mut() {
+        *entries = by_table.remove(table).unwrap_or_default();
+    }
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(tables.into_iter().map(Work::Copy).collect()),
+        pending: Mutex::new(pending),
+        failed: AtomicBool::new(false),
+        rows: AtomicU64::new(0),
+    });
+    let settings = format!("{} {preamble}", loader_settings(encoding));
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..jobs.max(1) {
-        let (source, target, queue, failed, rows) = (
+        let (source, target, shared, settings, progress) = (
             source.clone(),
             target.clone(),
-            queue.clone(),
-            failed.clone(),
-            rows.clone(),
+            shared.clone(),
+            settings.clone(),
+            progress.clone(),
         );
-        let settings = loader_settings(encoding);
-        let progress = progress.clone();
         set.spawn(async move {
-            let mut client: Option<Client> = None;
-            loop {
-                if failed.load(Ordering::SeqCst) {
-                    return Ok(());
-                }
-                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
-                let Some(table) = next else { return Ok(()) };
-                if client.is_none() {
-                    let c = target.connect().await?;
-                    c.batch_execute(&settings)
-                        .await
-                        .map_err(|e| target.error("cannot set up a loading session", &e))?;
-                    client = Some(c);
-                }
-                let c = client
-                    .as_ref()
-                    .ok_or_else(|| Error::Restore("no connection".into()))?;
-                match copy_in(c, &target, &source, &table, &progress).await {
-                    Ok(n) => {
-                        rows.fetch_add(n, Ordering::Relaxed);
-                    }
-                    Err(e) => {
-                        failed.store(true, Ordering::SeqCst);
-                        return Err(e);
-                    }
-                }
+            let result = worker(&source, &target, &shared, &settings, &progress).await;
+            if result.is_err() {
+                shared.failed.store(true, Ordering::SeqCst);
             }
+            result
         });
     }
     let mut first_error = None;
@@ -85,7 +103,61 @@ pub async fn load_tables(
     }
     match first_error {
         Some(e) => Err(e),
-        None => Ok(rows.load(Ordering::Relaxed)),
+        None => Ok(shared.rows.load(Ordering::Relaxed)),
+    }
+}
+
+async fn worker(
+    source: &Source,
+    target: &ConnSpec,
+    shared: &Shared,
+    settings: &str,
+    progress: &crate::progress::Progress,
+) -> Result<()> {
+    let mut client: Option<Client> = None;
+    loop {
+        if shared.failed.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let next = shared.queue.lock().ok().and_then(|mut q| q.pop_front());
+        let Some(work) = next else { return Ok(()) };
+        if client.is_none() {
+            let c = target.connect().await?;
+            c.batch_execute(settings)
+                .await
+                .map_err(|e| target.error("cannot set up a loading session", &e))?;
+            client = Some(c);
+        }
+        let c = client
+            .as_ref()
+            .ok_or_else(|| Error::Restore("no connection".into()))?;
+        match work {
+            Work::Copy(table) => {
+                let n = copy_in(c, target, source, &table, progress).await?;
+                shared.rows.fetch_add(n, Ordering::Relaxed);
+                release_ddl(shared, &table.qualified());
+            }
+            Work::Ddl(entry) => super::post_data::execute(c, target, &entry).await?,
+        }
+    }
+}
+
+/// When a table's last object is in, its index and constraint builds go to the front of
+/// the queue.
+fn release_ddl(shared: &Shared, table: &str) {
+    let ready = shared.pending.lock().ok().and_then(|mut p| {
+        let (left, _) = p.get_mut(table)?;
+        *left -= 1;
+        if *left == 0 {
+            p.remove(table).map(|(_, entries)| entries)
+        } else {
+            None
+        }
+    });
+    if let (Some(entries), Ok(mut q)) = (ready, shared.queue.lock()) {
+        for e in entries.into_iter().rev() {
+            q.push_front(Work::Ddl(e));
+        }
     }
 }
 

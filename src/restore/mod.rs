@@ -127,16 +127,24 @@ pub async fn restore(
         }
     }
 
-    if let (true, Some(globals)) = (opts.globals, manifest.globals.as_ref()) {
-        script::apply_globals(&psql, target, &source, globals).await?;
+    drop(maint);
+    let outcome = async {
+        if let (true, Some(globals)) = (opts.globals, manifest.globals.as_ref()) {
+            script::apply_globals(&psql, target, &source, globals).await?;
+        }
+        run_steps(&source, &psql, target, &db, tables.as_deref(), opts).await
     }
-    let outcome = run_steps(&source, &psql, target, &db, tables.as_deref(), opts).await;
+    .await;
     opts.progress.finish();
     let (restored_tables, rows, bytes, steps) = match outcome {
         Ok(done) => done,
         Err(e) if created => {
-            // Nothing half-written: a database this restore created goes away with it.
-            let dropped = target::drop_database(&maint, target, &name).await;
+            // Nothing half-written: a database this restore created goes away with it. A
+            // new maintenance connection: the restore may have run for hours.
+            let dropped = match target::maintenance(target).await {
+                Ok(maint) => target::drop_database(&maint, target, &name).await,
+                Err(e) => Err(e),
+            };
             let note = match dropped {
                 Ok(()) => format!("the partially restored database `{name}` was dropped"),
                 Err(d) => format!("could not drop the partially restored database `{name}`: {d}"),
@@ -145,7 +153,6 @@ pub async fn restore(
         }
         Err(e) => return Err(e),
     };
-    drop(maint);
     Ok(RestoreReport {
         backup: manifest.id.clone(),
         database: db.name.clone(),
@@ -169,9 +176,6 @@ async fn run_steps(
     tables: Option<&[select::TableName]>,
     opts: &RestoreOptions,
 ) -> Result<StepsDone> {
-    let source = source.clone();
-    let psql = psql.clone();
-
     let jobs = opts.jobs.max(1);
     let mut steps = Vec::new();
     let mut step_start = Instant::now();
@@ -185,34 +189,47 @@ async fn run_steps(
     match tables {
         None => {
             if !opts.data_only {
-                script::run_with_psql(&psql, target, &source, &db.pre_data, true).await?;
+                script::run_with_psql(psql, target, source, &db.pre_data, true).await?;
                 lap("pre-data", &mut steps);
             }
             if opts.data_only {
                 refuse_loaded_tables(target, &db.tables, opts.clean).await?;
             }
+            // Post-data is read first so each table's indexes can follow its rows at once.
+            let mut post = if opts.data_only {
+                None
+            } else {
+                Some(toc::split(&source.read_text(&db.post_data).await?))
+            };
             if !opts.schema_only {
+                let early = match post.as_mut() {
+                    Some(p) if !p.needs_psql => {
+                        let names = db.tables.iter().map(|t| t.qualified()).collect();
+                        post_data::take_early(p, &names)
+                    }
+                    _ => data::EarlyDdl::default(),
+                };
                 rows = data::load_tables(
-                    &source,
+                    source,
                     target,
                     &db.encoding,
                     db.tables.clone(),
                     jobs,
                     &opts.progress,
+                    early,
                 )
                 .await?;
-                lap("data", &mut steps);
+                lap("data and table indexes", &mut steps);
                 let seq = source.read_text(&db.sequences).await?;
                 run_sql(target, &seq, "sequence values").await?;
-                script::run_with_psql(&psql, target, &source, &db.large_objects, true).await?;
+                script::run_with_psql(psql, target, source, &db.large_objects, true).await?;
                 lap("sequences and large objects", &mut steps);
             } else {
                 rows = 0;
             }
-            if !opts.data_only {
-                let post = toc::split(&source.read_text(&db.post_data).await?);
+            if let Some(post) = post {
                 if post.needs_psql {
-                    script::run_with_psql(&psql, target, &source, &db.post_data, true).await?;
+                    script::run_with_psql(psql, target, source, &db.post_data, true).await?;
                 } else {
                     post_data::run(post, target, jobs).await?;
                 }
@@ -272,12 +289,13 @@ async fn run_steps(
             }
             if !opts.schema_only {
                 rows = data::load_tables(
-                    &source,
+                    source,
                     target,
                     &db.encoding,
                     selected.clone(),
                     jobs,
                     &opts.progress,
+                    data::EarlyDdl::default(),
                 )
                 .await?;
                 let seq = source.read_text(&db.sequences).await?;

@@ -21,6 +21,49 @@ fn phase(kind: &str) -> (u8, bool) {
     }
 }
 
+/// Takes out of `dump` the indexes and non-foreign-key constraints of ordinary tables, keyed
+/// by the table they are built on, to run as soon as that table is loaded. Entries on
+/// partitioned parents (`ON ONLY`), materialized views and anything else stay in `dump`.
+pub fn take_early(
+    dump: &mut SplitDump,
+    tables: &std::collections::HashSet<String>,
+) -> super::data::EarlyDdl {
+    let mut early = super::data::EarlyDdl {
+        preamble: dump.preamble.clone(),
+        ..Default::default()
+    };
+    let entries = std::mem::take(&mut dump.entries);
+    for e in entries {
+        match built_on(&e).filter(|t| tables.contains(t)) {
+            Some(table) => early.by_table.entry(table).or_default().push(e),
+            None => dump.entries.push(e),
+        }
+    }
+    early
+}
+
+/// The table an INDEX or CONSTRAINT entry builds on, as pg_dump wrote it (`"s"."t"`).
+fn built_on(e: &TocEntry) -> Option<String> {
+    let first = e
+        .sql
+        .lines()
+        .find(|l| !l.trim().is_empty() && !l.starts_with("--"))?;
+    match e.kind.as_str() {
+        "INDEX" => {
+            let (_, rest) = first.split_once(" ON ")?;
+            if rest.starts_with("ONLY ") {
+                return None;
+            }
+            rest.split_once(" USING ")
+                .map(|(t, _)| t.trim().to_string())
+        }
+        "CONSTRAINT" => first
+            .strip_prefix("ALTER TABLE ONLY ")
+            .map(|t| t.trim().to_string()),
+        _ => None,
+    }
+}
+
 pub async fn run(dump: SplitDump, target: &ConnSpec, jobs: usize) -> Result<usize> {
     let SplitDump {
         preamble, entries, ..
@@ -86,7 +129,7 @@ async fn run_parallel(
 }
 
 /// Runs one entry; retries a deadlock, which concurrent DDL on related tables can cause.
-async fn execute(client: &Client, target: &ConnSpec, entry: &TocEntry) -> Result<()> {
+pub(super) async fn execute(client: &Client, target: &ConnSpec, entry: &TocEntry) -> Result<()> {
     let script = entry.script();
     let mut attempt = 0;
     loop {
@@ -115,7 +158,41 @@ async fn execute(client: &Client, target: &ConnSpec, entry: &TocEntry) -> Result
 
 #[cfg(test)]
 mod tests {
-    use super::phase;
+    use super::{built_on, phase};
+    use crate::restore::toc::TocEntry;
+
+    fn entry(kind: &str, sql: &str) -> TocEntry {
+        TocEntry {
+            name: "x".into(),
+            kind: kind.into(),
+            schema: "s".into(),
+            session: vec![],
+            sql: sql.into(),
+        }
+    }
+
+    #[test]
+    fn finds_the_table_an_entry_builds_on() {
+        let idx = entry(
+            "INDEX",
+            "\nCREATE INDEX \"i\" ON \"s\".\"My T\" USING btree (\"a\");\n",
+        );
+        assert_eq!(built_on(&idx).as_deref(), Some("\"s\".\"My T\""));
+        let parent = entry(
+            "INDEX",
+            "CREATE INDEX \"i\" ON ONLY \"s\".\"p\" USING btree (\"a\");",
+        );
+        assert_eq!(built_on(&parent), None);
+        let pk = entry(
+            "CONSTRAINT",
+            "ALTER TABLE ONLY \"s\".\"t\"\n    ADD CONSTRAINT \"pk\" PRIMARY KEY (\"id\");",
+        );
+        assert_eq!(built_on(&pk).as_deref(), Some("\"s\".\"t\""));
+        assert_eq!(
+            built_on(&entry("FK CONSTRAINT", "ALTER TABLE ONLY \"s\".\"t\"")),
+            None
+        );
+    }
 
     #[test]
     fn foreign_keys_after_indexes() {
