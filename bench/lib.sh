@@ -40,6 +40,10 @@ psql_q() { "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 # size, and peak RSS of the largest process.
 measure() {
   local label="$1"; shift
+  # Start every measurement from a clean checkpoint, so no run pays for the previous one's
+  # dirty buffers and WAL (order must not decide who wins).
+  psql_q -d "$URL/postgres" -c checkpoint
+  sync
   local tf="$WORK/time.$$"
   /usr/bin/time -v -o "$tf" "$@" >"$WORK/last.out" 2>"$WORK/last.err" || {
     echo "FAILED: $label"; cat "$WORK/last.err" | tail -5; return 1; }
