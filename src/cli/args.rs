@@ -131,6 +131,10 @@ pub enum Command {
         /// zstd level (1–19).
         #[arg(long, default_value_t = 3)]
         compression_level: i32,
+        /// zstd worker threads per stream; 0 compresses on the stream's own thread.
+        /// Default: cores / jobs.
+        #[arg(long)]
+        compression_threads: Option<u32>,
         /// Print the manifest as JSON on stdout.
         #[arg(long)]
         json: bool,

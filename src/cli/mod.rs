@@ -65,6 +65,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             lock_timeout,
             split_size,
             compression_level,
+            compression_threads,
             json,
         } => {
             let mut ov = overrides(&cli, Some(source));
@@ -80,7 +81,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             if !(1..=19).contains(compression_level) {
                 return Err(Error::config("--compression-level must be 1 to 19").into());
             }
-            let workers = (lifeboat::config::default_jobs() / source.jobs).max(1) as u32;
+            let workers = compression_threads
+                .unwrap_or_else(|| (lifeboat::config::default_jobs() / source.jobs).max(1) as u32);
             let manifest = dump::backup(
                 repo.clone(),
                 BackupOptions {

@@ -1,5 +1,4 @@
 use bytes::{Bytes, BytesMut};
-use sha2::{Digest, Sha256};
 use std::io::{BufReader, Read};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -102,7 +101,7 @@ fn decode(
         object: object.to_string(),
         reason,
     };
-    let mut plain_hash = Sha256::new();
+    let mut plain_hash = blake3::Hasher::new();
     let mut plain_size = 0u64;
     {
         let decryptor =
@@ -138,12 +137,12 @@ fn decode(
             expected.size, expected.sha256
         )));
     }
-    let plain_sha = hex::encode(plain_hash.finalize());
-    if plain_size != expected.plain_size || plain_sha != expected.plain_sha256 {
+    let plain_hash = plain_hash.finalize().to_hex().to_string();
+    if plain_size != expected.plain_size || plain_hash != expected.plain_blake3 {
         return Err(corrupt(format!(
-            "decrypted content is {plain_size} bytes with SHA-256 {plain_sha}, manifest says {} \
+            "decrypted content is {plain_size} bytes with BLAKE3 {plain_hash}, manifest says {} \
              bytes with {}",
-            expected.plain_size, expected.plain_sha256
+            expected.plain_size, expected.plain_blake3
         )));
     }
     let _ = tx.blocking_send(ReadChunk::Verified);

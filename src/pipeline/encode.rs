@@ -1,6 +1,5 @@
 use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -36,9 +35,11 @@ pub struct ObjectStats {
     /// Size of the stored (encrypted) object and its SHA-256: `sha256sum` checks it by hand.
     pub size: u64,
     pub sha256: String,
-    /// Size and SHA-256 of the plaintext (SQL or COPY text), checked again on restore.
+    /// Size and BLAKE3 of the plaintext (SQL or COPY text), checked again on restore. BLAKE3
+    /// rather than SHA-256 here: it hashes every byte of the database, and BLAKE3 is several
+    /// times faster (`b3sum` checks it by hand).
     pub plain_size: u64,
-    pub plain_sha256: String,
+    pub plain_blake3: String,
 }
 
 /// Streams plaintext into one encrypted, compressed repository object.
@@ -149,13 +150,13 @@ impl ObjectWriter {
             Ok(Err(e)) => return Err(e),
             Err(e) => return Err(Error::Backup(format!("{}: upload failed: {e}", self.key))),
         }
-        let (plain_size, plain_sha256, size, sha256) = stats;
+        let (plain_size, plain_blake3, size, sha256) = stats;
         Ok(ObjectStats {
             key: self.key.clone(),
             size,
             sha256,
             plain_size,
-            plain_sha256,
+            plain_blake3,
         })
     }
 }
@@ -176,7 +177,7 @@ fn encode(
     if opts.zstd_workers > 0 {
         zstd.multithread(opts.zstd_workers)?;
     }
-    let mut hash = Sha256::new();
+    let mut hash = blake3::Hasher::new();
     let mut plain = 0u64;
     loop {
         match rx.blocking_recv() {
@@ -197,5 +198,5 @@ fn encode(
     let age_writer = zstd.finish()?;
     let sink = age_writer.finish()?;
     let (size, sha) = sink.finish()?;
-    Ok((plain, hex::encode(hash.finalize()), size, sha))
+    Ok((plain, hash.finalize().to_hex().to_string(), size, sha))
 }
