@@ -28,6 +28,10 @@ pub struct InProgress {
     pub id: String,
     pub host: String,
     pub pid: u32,
+    /// Where `pid` means something: boot id and PID namespace. Containers and cloned VMs
+    /// share host names, so the host name alone cannot say that a PID is ours to check.
+    #[serde(default)]
+    pub pid_space: Option<String>,
     pub started_at: DateTime<Utc>,
     pub heartbeat_at: DateTime<Utc>,
 }
@@ -39,14 +43,17 @@ impl InProgress {
             id: id.0.clone(),
             host: hostname(),
             pid: std::process::id(),
+            pid_space: pid_space(),
             started_at: now,
             heartbeat_at: now,
         }
     }
 
-    /// Abandoned: its process is gone (same host) or it stopped refreshing the marker.
+    /// Abandoned: its process is gone (checked only in our own PID space) or it stopped
+    /// refreshing the marker.
     pub fn is_abandoned(&self, now: DateTime<Utc>) -> bool {
-        if self.host == hostname() && !process_alive(self.pid) {
+        let ours = self.pid_space.is_some() && self.pid_space == pid_space();
+        if ours && !process_alive(self.pid) {
             return true;
         }
         now - self.heartbeat_at > Duration::seconds(STALE_AFTER_SECS)
@@ -58,6 +65,13 @@ fn hostname() -> String {
         .map(|s| s.trim().to_string())
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "unknown".into())
+}
+
+/// This boot of this kernel and this PID namespace, or `None` where /proc cannot say.
+fn pid_space() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{}/{}", boot.trim(), ns.display()))
 }
 
 fn process_alive(pid: u32) -> bool {
@@ -72,6 +86,7 @@ fn process_alive(pid: u32) -> bool {
 /// Keeps the in-progress marker fresh until dropped.
 pub struct Heartbeat {
     task: tokio::task::JoinHandle<()>,
+    last_refresh: Arc<std::sync::Mutex<std::time::Instant>>,
 }
 
 impl Heartbeat {
@@ -83,18 +98,77 @@ impl Heartbeat {
             Bytes::from(serde_json::to_vec_pretty(&marker).unwrap_or_default()),
         )
         .await?;
+        let last_refresh = Arc::new(std::sync::Mutex::new(std::time::Instant::now()));
+        let last = last_refresh.clone();
         let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(std::time::Duration::from_secs(HEARTBEAT_SECS)).await;
                 marker.heartbeat_at = Utc::now();
                 let body = Bytes::from(serde_json::to_vec_pretty(&marker).unwrap_or_default());
-                if let Err(e) = repo.put_bytes(&key, body).await {
-                    tracing::warn!(error = %e, "could not refresh the in-progress marker");
+                match repo.put_bytes(&key, body).await {
+                    Ok(()) => {
+                        if let Ok(mut t) = last.lock() {
+                            *t = std::time::Instant::now();
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not refresh the in-progress marker")
+                    }
                 }
             }
         });
-        Ok(Heartbeat { task })
+        Ok(Heartbeat { task, last_refresh })
     }
+
+    /// Fails if the marker went unrefreshed long enough that another run may have taken this
+    /// backup for abandoned and begun deleting it (the process was suspended, or the
+    /// repository unreachable): such a backup must not be committed.
+    pub fn check_fresh(&self) -> Result<()> {
+        let since = self
+            .last_refresh
+            .lock()
+            .map(|t| t.elapsed().as_secs())
+            .unwrap_or(u64::MAX);
+        if since > (STALE_AFTER_SECS as u64) / 2 {
+            return Err(Error::Backup(format!(
+                "the in-progress marker was last refreshed {since} s ago; another run may have \
+                 removed this backup as abandoned, so it is not committed (rerun the backup)"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Checks, just before a backup is committed, that the repository holds every object its
+/// manifest names, at the recorded size: whatever happened while it ran (a cleanup by
+/// another run, a store that lost a write), a manifest never names a missing object.
+pub async fn check_objects_stored(repo: &Repository, manifest: &Manifest) -> Result<()> {
+    let prefix = backup_prefix(&BackupId(manifest.id.clone()));
+    let stored: std::collections::HashMap<String, u64> = repo
+        .list(&prefix)
+        .await?
+        .into_iter()
+        .map(|o| (o.key, o.size))
+        .collect();
+    for object in manifest.objects() {
+        let key = format!("{prefix}{}", object.key);
+        match stored.get(&key) {
+            Some(&size) if size == object.size => {}
+            Some(&size) => {
+                return Err(repo.error(format!(
+                    "{key} holds {size} bytes after it was written with {}; the backup is not \
+                     committed",
+                    object.size
+                )))
+            }
+            None => {
+                return Err(repo.error(format!(
+                    "{key} is missing after it was written; the backup is not committed"
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Drop for Heartbeat {
@@ -154,12 +228,20 @@ async fn scan(repo: &Repository) -> Result<Scan> {
     })
 }
 
-/// Complete backups, oldest first, with their manifests.
+/// Complete backups, oldest first, with their manifests. A manifest that cannot be read
+/// (damaged, or from a newer lifeboat) is reported and left out, so one bad backup does not
+/// hide the good ones.
 pub async fn list(repo: &Repository) -> Result<Vec<Manifest>> {
     let scan = scan(repo).await?;
     let mut out = Vec::with_capacity(scan.complete.len());
     for id in scan.complete {
-        out.push(load_manifest(repo, &id).await?);
+        match load_manifest(repo, &id).await {
+            Ok(m) => out.push(m),
+            Err(e @ (Error::Corrupt { .. } | Error::Backup(_))) => {
+                tracing::warn!(backup = %id, error = %e, "skipping a backup whose manifest cannot be read");
+            }
+            Err(e) => return Err(e),
+        }
     }
     out.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
     Ok(out)
@@ -170,13 +252,17 @@ pub async fn load_manifest(repo: &Repository, id: &BackupId) -> Result<Manifest>
         .get_bytes(&manifest_key(id))
         .await
         .map_err(|e| match e {
-            Error::NotFound { .. } => Error::Backup(format!(
-                "{id} not found in {} (or it never completed); see `lifeboat list`",
-                repo.name()
-            )),
+            Error::NotFound { .. } => no_such_backup(repo, &id.0),
             other => other,
         })?;
     Manifest::parse(&id.0, &bytes)
+}
+
+fn no_such_backup(repo: &Repository, id: &str) -> Error {
+    Error::Backup(format!(
+        "{id} not found in {} (or it never completed); see `lifeboat list`",
+        repo.name()
+    ))
 }
 
 /// Resolves `latest` or an id (a unique prefix is enough) to a complete backup.
@@ -190,8 +276,13 @@ pub async fn resolve(repo: &Repository, wanted: &str) -> Result<Manifest> {
             ))
         });
     }
+    // A whole id is read directly; anything else (including a timestamp without its
+    // suffix, which also looks like an id) is matched as a prefix of complete backups.
     if BackupId::is_valid(wanted) {
-        return load_manifest(repo, &BackupId(wanted.to_string())).await;
+        let wanted_id = &BackupId(wanted.to_string());
+        if let Some(bytes) = repo.get_bytes_if_exists(&manifest_key(wanted_id)).await? {
+            return Manifest::parse(wanted, &bytes);
+        }
     }
     let scan = scan(repo).await?;
     let matches: Vec<&BackupId> = scan
@@ -201,6 +292,7 @@ pub async fn resolve(repo: &Repository, wanted: &str) -> Result<Manifest> {
         .collect();
     match matches.as_slice() {
         [one] => load_manifest(repo, one).await,
+        [] if BackupId::is_valid(wanted) => Err(no_such_backup(repo, wanted)),
         [] => Err(Error::Backup(format!(
             "`{wanted}` matches no backup in {}; see `lifeboat list`",
             repo.name()
@@ -224,7 +316,9 @@ pub async fn cleanup_incomplete(repo: &Repository) -> Result<Vec<BackupId>> {
                 Some(b) => serde_json::from_slice::<InProgress>(&b)
                     .map(|m| m.is_abandoned(now))
                     .unwrap_or(true),
-                None => true,
+                // Gone since the scan: the backup has just completed (the marker is removed
+                // right after the manifest is written). Never abandoned.
+                None => false,
             }
         } else {
             // No marker: written before the marker (a crash in the first instant) or after
@@ -237,7 +331,8 @@ pub async fn cleanup_incomplete(repo: &Repository) -> Result<Vec<BackupId>> {
                 .max();
             newest.is_none_or(|t| now - t > Duration::seconds(STALE_AFTER_SECS))
         };
-        if abandoned {
+        // The scan is a moment old: a backup that completed since then is not touched.
+        if abandoned && !repo.exists(&manifest_key(&id)).await? {
             let n = repo.delete_prefix(&backup_prefix(&id)).await?;
             tracing::info!(backup = %id, objects = n, "removed an incomplete backup");
             removed.push(id);
@@ -272,4 +367,40 @@ pub async fn init(
     )
     .await?;
     Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marker(pid: u32, pid_space: Option<String>, age_secs: i64) -> InProgress {
+        let then = Utc::now() - Duration::seconds(age_secs);
+        InProgress {
+            id: "20260101T000000Z-0000".into(),
+            host: hostname(),
+            pid,
+            pid_space,
+            started_at: then,
+            heartbeat_at: then,
+        }
+    }
+
+    /// A PID that no process has: above the kernel's pid_max limit.
+    const DEAD_PID: u32 = 4_194_304 + 1;
+
+    #[test]
+    fn a_dead_process_counts_only_in_our_own_pid_space() {
+        let now = Utc::now();
+        // Ours, gone: abandoned at once (the kill -9 case).
+        assert!(marker(DEAD_PID, pid_space(), 0).is_abandoned(now));
+        // Ours, alive (this very process): kept.
+        assert!(!marker(std::process::id(), pid_space(), 0).is_abandoned(now));
+        // Another container or machine with the same host name: its PIDs mean nothing
+        // here, so only a stale heartbeat makes it abandoned.
+        let elsewhere = Some("other-boot/pid:[1]".to_string());
+        assert!(!marker(DEAD_PID, elsewhere.clone(), 60).is_abandoned(now));
+        assert!(marker(DEAD_PID, elsewhere, STALE_AFTER_SECS + 60).is_abandoned(now));
+        // A marker that does not say where its PID lives: heartbeat only.
+        assert!(!marker(DEAD_PID, None, 60).is_abandoned(now));
+    }
 }

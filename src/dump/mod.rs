@@ -160,10 +160,25 @@ pub async fn backup(repo: Arc<Repository>, opts: BackupOptions) -> Result<Manife
     .await;
 
     opts.progress.finish();
-    let manifest = match result {
+    // The manifest is the commit point: written last, once every object is complete and seen
+    // in the repository, and only while our marker is fresh.
+    let committed = match result {
+        Ok(manifest) => {
+            async {
+                heartbeat.check_fresh()?;
+                backups::check_objects_stored(&repo, &manifest).await?;
+                repo.put_bytes(&manifest_key(&id), manifest.to_json().into())
+                    .await?;
+                Ok(manifest)
+            }
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    drop(heartbeat);
+    let manifest = match committed {
         Ok(m) => m,
         Err(e) => {
-            drop(heartbeat);
             // Best effort: a later run's cleanup removes whatever this leaves.
             if let Err(clean) = repo.delete_prefix(&prefix).await {
                 tracing::warn!(error = %clean, "could not remove the failed backup's objects");
@@ -171,11 +186,10 @@ pub async fn backup(repo: Arc<Repository>, opts: BackupOptions) -> Result<Manife
             return Err(e);
         }
     };
-    // The manifest is the commit point: written last, after every object is complete.
-    repo.put_bytes(&manifest_key(&id), manifest.to_json().into())
-        .await?;
-    drop(heartbeat);
-    repo.delete(&in_progress_key(&id)).await?;
+    if let Err(e) = repo.delete(&in_progress_key(&id)).await {
+        // The backup is complete; a leftover marker beside a manifest is harmless.
+        tracing::warn!(error = %e, "could not remove the in-progress marker");
+    }
     tracing::info!(
         backup = %id,
         stored_bytes = manifest.stored_size(),

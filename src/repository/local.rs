@@ -11,6 +11,23 @@ use crate::pipeline::{Chunk, ChunkReceiver, ChunkSender, PLAIN_BLOCK};
 /// Temporary files carry this marker until they are renamed into place.
 const PARTIAL_MARKER: &str = ".partial-";
 
+/// Runs filesystem calls that wait on the disk (fsync, directory changes) off the runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+/// Flushes the directory entry of `path` to disk.
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
+}
+
 pub struct LocalRepo {
     root: PathBuf,
 }
@@ -43,28 +60,47 @@ impl LocalRepo {
         ))
     }
 
+    /// Creates the missing directories above `path`, each made durable in its parent, so an
+    /// object that survives a power loss is never in a directory that does not.
     async fn create_parent(&self, path: &Path) -> Result<()> {
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| self.err(format!("cannot create {}", parent.display()), e))?;
-        }
-        Ok(())
+        let Some(parent) = path.parent().map(Path::to_path_buf) else {
+            return Ok(());
+        };
+        let shown = parent.display().to_string();
+        blocking(move || {
+            let mut missing = Vec::new();
+            let mut dir = parent.as_path();
+            while !dir.is_dir() {
+                missing.push(dir.to_path_buf());
+                match dir.parent() {
+                    Some(up) => dir = up,
+                    None => break,
+                }
+            }
+            for d in missing.iter().rev() {
+                match std::fs::create_dir(d) {
+                    Ok(()) => sync_parent(d)?,
+                    // Another worker created it first, and synced it.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| self.err(format!("cannot create {shown}"), e))
     }
 
-    /// Makes a finished temporary file the object: flush to disk, rename, flush the
+    /// Makes a finished (flushed) temporary file the object: rename, then flush the
     /// directory entry, so a crash leaves the old state or the whole new object.
     async fn commit(&self, tmp: &Path, key: &str) -> Result<()> {
-        let dest = self.path(key);
-        tokio::fs::rename(tmp, &dest)
-            .await
-            .map_err(|e| self.err(format!("cannot move {key} into place"), e))?;
-        if let Some(parent) = dest.parent() {
-            if let Ok(dir) = std::fs::File::open(parent) {
-                let _ = dir.sync_all();
-            }
-        }
-        Ok(())
+        let (tmp, dest) = (tmp.to_path_buf(), self.path(key));
+        blocking(move || {
+            std::fs::rename(&tmp, &dest)?;
+            sync_parent(&dest)
+        })
+        .await
+        .map_err(|e| self.err(format!("cannot move {key} into place"), e))
     }
 
     pub async fn put_bytes(&self, key: &str, data: Bytes) -> Result<()> {

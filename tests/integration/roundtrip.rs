@@ -224,6 +224,9 @@ fn several_databases_and_show() {
         "{shown}"
     );
     let id = m["id"].as_str().unwrap();
+    // The id's timestamp alone (as `list` shows it) is a prefix, though shaped like an id.
+    let by_time = ok(setup.run(&["show", &id[..16], "--json"]));
+    assert!(by_time.contains(id), "{by_time}");
     let restored = setup.restore_new(id, &b, &[]);
     assert_eq!(pg.psql(&restored, "SELECT sum(y) FROM tb"), "210");
     // Several databases: restore must be told which.
