@@ -76,7 +76,7 @@ pub struct RepoArgs {
     #[arg(long, env = "LIFEBOAT_AGE_RECIPIENTS_FILE", global = true)]
     pub recipients_file: Option<PathBuf>,
 
-    /// age identity file (private key), needed only to restore or verify.
+    /// age identity file (private key), needed only to restore, never to back up.
     #[arg(
         long = "identity",
         short = 'i',
@@ -132,7 +132,7 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         compression_level: i32,
         /// zstd worker threads per stream; 0 compresses on the stream's own thread.
-        /// Default: cores / jobs.
+        /// Default: cores / jobs when that is 2 or more, else 0.
         #[arg(long)]
         compression_threads: Option<u32>,
         /// Print the manifest as JSON on stdout.
@@ -146,9 +146,9 @@ pub enum Command {
         json: bool,
     },
 
-    /// Show a backup: databases, tables, objects, sizes.
+    /// Show a backup: databases, tables, rows, sizes (--json adds every object and checksum).
     Show {
-        /// Backup id (or a unique prefix), or `latest`.
+        /// Backup id, a unique prefix of one (e.g. its timestamp), or `latest`.
         backup: String,
         #[arg(long)]
         json: bool,
@@ -156,12 +156,13 @@ pub enum Command {
 
     /// Restore a database, or some of its tables, into a target server.
     Restore {
-        /// Backup id (or a unique prefix), or `latest`.
+        /// Backup id, a unique prefix of one (e.g. its timestamp), or `latest`.
         backup: String,
         /// Database of the backup to restore (optional when it holds one).
         #[arg(long, short = 'd')]
         database: Option<String>,
-        /// Target: postgres URL of the database to restore into.
+        /// Target: postgres URL of the database to restore into. Prefer PGPASSWORD or a
+        /// password file for the password: command lines are visible to `ps`.
         #[arg(long, env = "LIFEBOAT_RESTORE_INTO")]
         into: String,
         /// Create the target database (fails if it exists, unless --clean).

@@ -205,7 +205,7 @@ pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {
             }),
         );
     } else {
-        println!("-     identity     not set (needed only to restore or verify)");
+        println!("-     identity     not set (needed only to restore)");
     }
     let source = async {
         let s = settings.source()?;

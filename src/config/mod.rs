@@ -78,9 +78,10 @@ impl Settings {
             Some(s) => parse_size(s).map_err(|e| Error::config(format!("part size: {e}")))?,
             None => DEFAULT_PART_SIZE,
         };
-        if part_size < 5 << 20 {
+        if !(5 << 20..=1 << 30).contains(&part_size) {
             return Err(Error::config(format!(
-                "part size {part_size} bytes is below S3's 5 MiB minimum; use at least 5MiB"
+                "part size {part_size} bytes is outside 5MiB to 1GiB (S3 parts are 5 MiB to \
+                 5 GiB, and lifeboat grows parts of very large objects itself)"
             )));
         }
         let upload_concurrency = f.upload_concurrency.unwrap_or(4).max(1);
@@ -157,7 +158,7 @@ impl Settings {
         lines.iter().map(|l| crypto::parse_recipient(l)).collect()
     }
 
-    /// Private keys, needed only to restore or verify.
+    /// Private keys, needed only to restore.
     pub fn identities(&self) -> Result<Vec<Identity>> {
         let path = self
             .overrides

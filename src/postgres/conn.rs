@@ -40,10 +40,12 @@ impl ConnSpec {
             .map(PathBuf::from);
         let url = url.map(|_| cleaned.as_str());
         let mut config = match url {
+            // The value itself is not repeated: it may hold a password in a form that no
+            // redaction can be sure to recognise once it is malformed.
             Some(u) => Config::from_str(u).map_err(|e| {
                 Error::config(format!(
-                    "source `{}` is not a postgres URL or connection string: {e}",
-                    crate::config::redact_url(u)
+                    "the PostgreSQL connection string (--source / --into / LIFEBOAT_SOURCE / \
+                     DATABASE_URL) is not a postgres:// URL or libpq keyword string: {e}"
                 ))
             })?,
             None => Config::new(),
@@ -161,10 +163,10 @@ impl ConnSpec {
     }
 
     pub async fn connect(&self) -> Result<Client> {
+        let config = self.config_with_passfile();
         match tls::connector(self.tls, self.root_cert.as_ref())? {
             None => {
-                let (client, connection) = self
-                    .config
+                let (client, connection) = config
                     .connect(NoTls)
                     .await
                     .map_err(|e| self.connect_error(e))?;
@@ -172,14 +174,30 @@ impl ConnSpec {
                 Ok(client)
             }
             Some(connector) => {
-                let (client, connection) = self
-                    .config
+                let (client, connection) = config
                     .connect(connector)
                     .await
                     .map_err(|e| self.connect_error(e))?;
                 self.spawn(connection);
                 Ok(client)
             }
+        }
+    }
+
+    /// Our configuration, with the password from the password file when none was given
+    /// (looked up per connection: the database differs from one to the next).
+    fn config_with_passfile(&self) -> std::borrow::Cow<'_, Config> {
+        if self.config.get_password().is_some() {
+            return std::borrow::Cow::Borrowed(&self.config);
+        }
+        let (host, port) = self.host_port();
+        match super::passfile::lookup(&host, port, self.dbname(), self.user()) {
+            Some(password) => {
+                let mut config = self.config.clone();
+                config.password(password);
+                std::borrow::Cow::Owned(config)
+            }
+            None => std::borrow::Cow::Borrowed(&self.config),
         }
     }
 
@@ -199,8 +217,14 @@ impl ConnSpec {
 
     fn connect_error(&self, e: tokio_postgres::Error) -> Error {
         {
+            let text = e.to_string();
             let hint = if e.as_db_error().is_some() {
                 ""
+            } else if text.contains("password missing") {
+                ". Give the password with PGPASSWORD, a password file (~/.pgpass, PGPASSFILE) \
+                 or the URL"
+            } else if text.contains("TLS") || text.contains("tls") || text.contains("certificate") {
+                ". Check sslmode, sslrootcert / PGSSLROOTCERT and the server's certificate"
             } else {
                 ". Check that the server is running and the host and port are right"
             };

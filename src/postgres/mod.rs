@@ -2,6 +2,7 @@
 //! PostgreSQL client tools we run, and the few catalog questions every command asks.
 
 mod conn;
+mod passfile;
 pub mod tls;
 mod tools;
 

@@ -133,11 +133,27 @@ fn parse_version_major(text: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
+/// Variables of lifeboat's environment that the client tools never get.
+const SECRET_ENV: &[&str] = &[
+    "LIFEBOAT_SOURCE",
+    "LIFEBOAT_RESTORE_INTO",
+    "DATABASE_URL",
+    "LIFEBOAT_AGE_IDENTITY_FILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
+
 impl PgTool {
     /// A command for this tool that reaches `conn`, with the password passed through the
     /// child's environment, never on its command line where `ps` would show it.
     pub fn command(&self, conn: &super::ConnSpec) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(&self.path);
+        // The tools need the connection's password and nothing else of ours: psql runs SQL
+        // that comes from a backup, so it does not see other secrets in its environment.
+        for var in SECRET_ENV {
+            cmd.env_remove(var);
+        }
         if let Some(pw) = conn.password() {
             cmd.env("PGPASSWORD", pw);
         }
