@@ -13,8 +13,10 @@ fn init_logging(format: cli::LogFormat, verbose: u8) {
     };
     let filter =
         EnvFilter::try_from_env("LIFEBOAT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // Colours only on a terminal: cron and Kubernetes logs must stay plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         cli::LogFormat::Json => builder.json().init(),

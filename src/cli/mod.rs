@@ -81,8 +81,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             if !(1..=19).contains(compression_level) {
                 return Err(Error::config("--compression-level must be 1 to 19").into());
             }
-            let workers = compression_threads
-                .unwrap_or_else(|| (lifeboat::config::default_jobs() / source.jobs).max(1) as u32);
+            let workers =
+                compression_threads.unwrap_or_else(|| EncodeOptions::workers_for(source.jobs));
             let manifest = dump::backup(
                 repo.clone(),
                 BackupOptions {

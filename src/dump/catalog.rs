@@ -29,13 +29,17 @@ impl TableInfo {
 const SYSTEM_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
      AND n.nspname !~ '^pg_toast' AND n.nspname !~ '^pg_temp_'";
 
-/// Reads the tables' sizes. `pg_relation_size` needs a lock on the table, so this runs
+/// Reads the tables' sizes. `pg_table_size` needs a lock on the table, so this runs
 /// after `Exporter::lock_tables` has taken them (with its timeout and clear error).
 pub async fn fill_sizes(client: &Client, conn: &ConnSpec, tables: &mut [TableInfo]) -> Result<()> {
     let oids: Vec<i64> = tables.iter().map(|t| t.oid).collect();
     let rows = client
         .query(
-            "SELECT o, pg_relation_size(o::oid)::int8,                     (pg_relation_size(o::oid) / current_setting('block_size')::int8)::int8                FROM unnest($1::int8[]) AS o",
+            // Bytes with TOAST (what the COPY output grows with), blocks of the main fork
+            // (what block ranges split): a table of large values is split by its real size.
+            "SELECT o, pg_table_size(o::oid)::int8,
+                    (pg_relation_size(o::oid) / current_setting('block_size')::int8)::int8
+               FROM unnest($1::int8[]) AS o",
             &[&oids],
         )
         .await

@@ -22,7 +22,7 @@ pub enum ReadChunk {
 /// Streams one object out of the repository as verified plaintext.
 ///
 /// Consumers must not commit what they loaded until `next` returns `Ok(None)`: only then
-/// have the object's SHA-256 and the plaintext's SHA-256 been checked against the manifest.
+/// have the object's SHA-256 and the plaintext's BLAKE3 been checked against the manifest.
 pub struct ObjectReader {
     name: String,
     rx: mpsc::Receiver<ReadChunk>,

@@ -22,7 +22,21 @@ impl Default for EncodeOptions {
     fn default() -> Self {
         EncodeOptions {
             zstd_level: 3,
-            zstd_workers: 1,
+            zstd_workers: 0,
+        }
+    }
+}
+
+impl EncodeOptions {
+    /// zstd worker threads per stream when `jobs` streams run at once: the cores each stream
+    /// can have to itself, and none below two. A single worker thread only adds a copy of the
+    /// input and a second compression context (measured on 2 cores with --jobs 2: same speed,
+    /// peak RSS 124 MiB with one worker per stream, 55 MiB with none).
+    pub fn workers_for(jobs: usize) -> u32 {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        match cores / jobs.max(1) {
+            0 | 1 => 0,
+            n => n as u32,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The streaming pipeline between PostgreSQL and the repository.
 //!
-//! Backup:  plaintext ─► SHA-256 ─► zstd (multithreaded) ─► age ─► SHA-256 ─► repository
-//! Restore: repository ─► SHA-256 ─► age ─► zstd ─► SHA-256 ─► PostgreSQL
+//! Backup:  plaintext ─► BLAKE3 ─► zstd ─► age ─► SHA-256 ─► repository
+//! Restore: repository ─► SHA-256 ─► age ─► zstd ─► BLAKE3 ─► PostgreSQL
 //!
 //! Compression and encryption run on a blocking thread per object, joined to the async
 //! side by small bounded channels, so memory is set by chunk sizes and channel depths and

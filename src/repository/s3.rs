@@ -17,8 +17,9 @@ use super::{ObjectInfo, RepoLocation, RepoSettings};
 use crate::error::{Error, Result};
 use crate::pipeline::{Chunk, ChunkReceiver, ChunkSender};
 
-/// S3 allows at most this many parts per multipart upload.
+/// S3 allows at most this many parts per multipart upload, each at most 5 GiB.
 const MAX_PARTS: i32 = 10_000;
+const MAX_PART_SIZE: u64 = 5 << 30;
 /// Parts after this number grow (doubling every `GROWTH_STEP` parts) so that a stream
 /// larger than anyone estimated still fits in 10,000 parts: with the 16 MiB default an
 /// object can reach S3's 5 TiB limit. Objects below base × 2000 (32 GiB) keep equal parts.
@@ -178,7 +179,8 @@ impl S3Repo {
         } else {
             0
         };
-        (self.part_size as usize) << doublings.min(10)
+        let grown = self.part_size.saturating_mul(1 << doublings.min(10));
+        grown.min(MAX_PART_SIZE) as usize
     }
 
     /// Streams an object with bounded memory: a part buffer plus at most `concurrency`
@@ -453,6 +455,8 @@ mod tests {
             r.part_size_for(MAX_PARTS) as u64 <= 5u64 << 30,
             "part within 5 GiB"
         );
+        let big = repo(1 << 30);
+        assert_eq!(big.part_size_for(MAX_PARTS) as u64, MAX_PART_SIZE);
     }
 
     #[test]

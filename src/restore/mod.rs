@@ -151,7 +151,13 @@ pub async fn restore(
             };
             return Err(e.with_note(&note));
         }
-        Err(e) => return Err(e),
+        Err(e) => {
+            // Tables load in their own transactions: what loaded before the failure stays.
+            return Err(e.with_note(&format!(
+                "`{name}` existed before this restore and was not dropped: it may hold part of \
+                 the restore; rerun with --clean to replace it"
+            )));
+        }
     };
     Ok(RestoreReport {
         backup: manifest.id.clone(),
