@@ -4,7 +4,8 @@
 #   backup:  lifeboat backup --jobs 2 (zstd-3 + age, local repository) | pg_dump -Fc |
 #            pg_dump | zstd -T0 | age -r RECIPIENT > file
 #   restore: lifeboat restore --jobs 2 --create | createdb + pg_restore -j 2 (of the -Fc dump)
-# Prints wall seconds, MB/s (of pg_database_size), peak RSS and artifact size of each, a final
+# Prints median wall seconds of BENCH_REPEAT runs (3) with their range, MB/s (of
+# pg_database_size), peak RSS, machine CPU and artifact size of each, a final
 # table, and checks that the lifeboat restore has the source's row count in every table.
 # Run by hand (never in CI), as root or a user that can run PostgreSQL:
 #   bench/backup.sh                    # full size: ~2.2 GB database, ~10 GB of /tmp, ~15 min
@@ -21,8 +22,7 @@ SRC_ROWS="$(row_counts bench)"
 drop_db restored_lifeboat; drop_db restored_pg_restore
 
 section "backup of database bench ($(mib "$DB_BYTES") MiB)"
-new_repo main
-measure "lifeboat backup --jobs 2 (zstd-3 + age)" \
+PREP="new_repo main" measure "lifeboat backup --jobs 2 (zstd-3 + age)" \
   "$LIFEBOAT" backup --source "$URL/postgres" --database bench --jobs 2 --split-size "$SPLIT"
 artifact "$WORK/repo-main"
 measure "pg_dump -Fc (gzip-6)" "$PGBIN/pg_dump" -Fc -f "$WORK/bench.dump" -d "$URL/bench"
@@ -33,9 +33,9 @@ measure "pg_dump | zstd -T0 | age" bash -c 'set -o pipefail
 artifact "$WORK/bench.sql.zst.age"
 
 section "restore into a new database (PostgreSQL 15, fsync on)"
-measure "lifeboat restore --jobs 2 --create" \
+PREP="drop_db restored_lifeboat" measure "lifeboat restore --jobs 2 --create" \
   "$LIFEBOAT" restore latest --database bench --into "$URL/restored_lifeboat" --create --jobs 2
-measure "createdb + pg_restore -j 2 (of the -Fc dump)" bash -c 'set -e
+PREP="drop_db restored_pg_restore" measure "createdb + pg_restore -j 2 (of the -Fc dump)" bash -c 'set -e
   "$1/psql" -X -q -v ON_ERROR_STOP=1 -d "$2/postgres" -c "create database restored_pg_restore"
   "$1/pg_restore" -j 2 --exit-on-error -d "$2/restored_pg_restore" "$3"' _ "$PGBIN" "$URL" "$WORK/bench.dump"
 

@@ -23,7 +23,7 @@ SCALE="${BENCH_SCALE:-130}"
 LIFEBOAT="$ROOT/target/release/lifeboat"
 WORK="$(mktemp -d /tmp/lifeboat-bench.XXXXXX)"
 chmod 755 "$WORK"
-RESULTS="$WORK/results.tsv"   # label \t seconds \t MB/s \t RSS MiB \t artifact MiB, or "# title"
+RESULTS="$WORK/results.tsv"   # label \t seconds \t range \t MB/s \t RSS MiB \t CPU s \t artifact MiB, or "# title"
 : >"$RESULTS"
 DB_BYTES=1
 PGDIR=""                      # cluster directory once started
@@ -214,6 +214,18 @@ build_single_table() {
   section "database $db: one table, $(mib "$DB_BYTES") MiB ($rows rows)"
 }
 
+# copy_floor DB — the floor no client can beat: the server's COPY of every table of DB to
+# /dev/null through psql, nothing compressed or stored. On a machine whose cores the server
+# shares with the client, its machine CPU / cores bounds any backup's wall time from below.
+copy_floor() {
+  measure "floor: COPY of every table to /dev/null (psql, no compression)" bash -c '
+    "$1/psql" -X -q -At -d "$2" -c "select format(\$\$%I.%I\$\$, n.nspname, c.relname)
+        from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where c.relkind = \$\$r\$\$ and n.nspname not in (\$\$pg_catalog\$\$, \$\$information_schema\$\$)" |
+    while read -r t; do "$1/psql" -X -q -d "$2" -c "\\copy $t to /dev/null" || exit 1; done' \
+    _ "$PGBIN" "$URL/$1"
+}
+
 # --- lifeboat -------------------------------------------------------------------------------
 setup_keys() {
   RECIPIENT="$("$LIFEBOAT" key generate -o "$WORK/key.txt" 2>/dev/null | grep -o 'age1[0-9a-z]*' | head -1)"
@@ -224,8 +236,9 @@ setup_keys() {
   export LIFEBOAT_PG_BIN_DIR="$PGBIN" LIFEBOAT_LOG=warn
 }
 
-# new_repo NAME — a fresh local repository $WORK/repo-NAME, made the current one.
-new_repo() { export LIFEBOAT_REPO="$WORK/repo-$1"; "$LIFEBOAT" init >/dev/null; }
+# new_repo NAME — a fresh local repository $WORK/repo-NAME (emptied if it exists), made the
+# current one.
+new_repo() { export LIFEBOAT_REPO="$WORK/repo-$1"; rm -rf "$LIFEBOAT_REPO"; "$LIFEBOAT" init >/dev/null; }
 
 # split_note — after a lifeboat backup: which tables the latest backup stored in several block
 # ranges (what --jobs can work on in parallel within one table).
@@ -245,27 +258,51 @@ print("block ranges: " + (split or "no table split"))')"
 # --- measuring ------------------------------------------------------------------------------
 section() { printf '# %s\n' "$*" >>"$RESULTS"; echo "== $*"; }
 
-# measure LABEL CMD… — CMD's stdout/stderr go to $WORK/last.{out,err}. Every run starts from a
-# fresh checkpoint and sync, so none pays for the previous one's dirty buffers and WAL.
+# Busy CPU time of the whole machine so far, in clock ticks (user, nice, system, irq, softirq,
+# steal of /proc/stat): a run's machine CPU counts the server's backends too, which matters on
+# a machine where client and server share the cores.
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+
+# measure LABEL CMD… — runs CMD BENCH_REPEAT times (default 3: this is a shared VM, single runs
+# vary by ±20%) and records the median wall time and machine CPU, their range, and the largest
+# peak RSS. Before each run: `$PREP` if set (unmeasured; resets what the run leaves, e.g. a
+# repository or a restored database), then a checkpoint and sync, so no run pays for the
+# previous one's dirty buffers and WAL. CMD's stdout/stderr go to $WORK/last.{out,err}.
+REPEAT="${BENCH_REPEAT:-3}"
+[[ "$REPEAT" =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_REPEAT must be a positive integer" >&2; exit 2; }
 measure() {
   local label="$1"; shift
-  psql_q -d "$URL/postgres" -c checkpoint
-  sync
-  local tf="$WORK/time.txt"
-  if ! /usr/bin/time -v -o "$tf" "$@" >"$WORK/last.out" 2>"$WORK/last.err"; then
-    printf '%s\tFAILED\t\t\t\n' "$label" >>"$RESULTS"
-    echo "FAILED: $label" >&2
-    echo "  command: $*" >&2
-    tail -n 15 "$WORK/last.err" | sed 's/^/  /' >&2
-    return 1
-  fi
-  local secs rss mbps
-  secs="$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0;
-            for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.2f", s }' "$tf")"
-  rss="$(awk '/Maximum resident set size/ { printf "%.0f", $NF / 1024 }' "$tf")"
-  mbps="$(awk -v b="$DB_BYTES" -v s="$secs" 'BEGIN { printf "%.1f", (s > 0 ? b / 1e6 / s : 0) }')"
-  printf '%s\t%s\t%s\t%s\t\n' "$label" "$secs" "$mbps" "$rss" >>"$RESULTS"
-  printf '%-64s %8.2f s %8.1f MB/s %6s MiB peak RSS\n' "$label" "$secs" "$mbps" "$rss"
+  local tf="$WORK/time.txt" runs="$WORK/runs.txt" i t0 t1 secs rss
+  : >"$runs"
+  for ((i = 1; i <= REPEAT; i++)); do
+    if [ -n "${PREP:-}" ]; then eval "$PREP" >/dev/null; fi
+    psql_q -d "$URL/postgres" -c checkpoint
+    sync
+    t0="$(machine_ticks)"
+    if ! /usr/bin/time -v -o "$tf" "$@" >"$WORK/last.out" 2>"$WORK/last.err"; then
+      printf '%s\tFAILED\t\t\t\t\t\n' "$label" >>"$RESULTS"
+      echo "FAILED: $label" >&2
+      echo "  command: $*" >&2
+      tail -n 15 "$WORK/last.err" | sed 's/^/  /' >&2
+      return 1
+    fi
+    t1="$(machine_ticks)"
+    secs="$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0;
+              for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.2f", s }' "$tf")"
+    rss="$(awk '/Maximum resident set size/ { printf "%.0f", $NF / 1024 }' "$tf")"
+    echo "$secs $((t1 - t0)) $rss" >>"$runs"
+  done
+  # One line: median wall, min-max wall, MB/s of the median, max RSS, median machine CPU.
+  local row cpu_ticks
+  cpu_ticks="$(sort -n -k2,2 "$runs" | awk '{ c[NR] = $2 } END { print c[int((NR + 1) / 2)] }')"
+  row="$(sort -n -k1,1 "$runs" | awk -v b="$DB_BYTES" -v hz="$(getconf CLK_TCK)" -v c="$cpu_ticks" '
+    { w[NR] = $1; if ($3 > rss) rss = $3 }
+    END { m = int((NR + 1) / 2)
+          printf "%.2f\t%.2f-%.2f\t%.1f\t%d\t%.1f", w[m], w[1], w[NR],
+                 (w[m] > 0 ? b / 1e6 / w[m] : 0), rss, c / hz }')"
+  printf '%s\t%s\t\n' "$label" "$row" >>"$RESULTS"
+  IFS=$'\t' read -r secs range mbps rss cpu <<<"$row"
+  printf '%-60s %7s s (%s) %7s MB/s %5s MiB RSS %6s s CPU\n' "$label" "$secs" "$range" "$mbps" "$rss" "$cpu"
 }
 
 # artifact PATH — records the size of what the last measurement wrote (file or directory).
@@ -279,8 +316,10 @@ artifact() {
 note() { printf '# note: %s\n' "$*" >>"$RESULTS"; echo "NOTE: $*"; }
 
 print_table() {
-  printf '%-64s %9s %9s %13s %13s\n' "what" "wall s" "MB/s" "peak RSS MiB" "artifact MiB"
+  printf '%-60s %8s %13s %8s %9s %7s %9s\n' "what" "wall s" "(range)" "MB/s" "RSS MiB" "CPU s" "artifact"
   awk -F'\t' '/^# / { print substr($0, 3); next }
-              { printf "  %-62s %9s %9s %13s %13s\n", $1, $2, $3, $4, $5 }' "$RESULTS"
-  echo "(MB/s = database size (pg_database_size) / wall time; peak RSS = largest single process)"
+              { printf "  %-58s %8s %13s %8s %9s %7s %9s\n", $1, $2, $3, $4, $5, $6, $7 }' "$RESULTS"
+  echo "(median of $REPEAT runs; range = fastest-slowest; MB/s = pg_database_size / median wall time;"
+  echo " RSS = peak of the largest single process, over all runs; CPU s = median busy CPU of the"
+  echo " whole machine, server backends included; artifact = MiB on disk after the last run)"
 }

@@ -114,4 +114,18 @@ mod tests {
         assert_eq!(major_of(150018), 15);
         assert_eq!(major_of(180001), 18);
     }
+
+    #[test]
+    fn only_known_majors_are_backed_up() {
+        let conn = ConnSpec::from_url_and_env(Some("postgres://u@h:5432/db")).unwrap();
+        assert!(check_supported(140000, &conn, false).is_ok());
+        assert!(check_supported(180003, &conn, false).is_ok());
+        let newer = check_supported(190000, &conn, false).unwrap_err();
+        assert!(newer.to_string().contains("newer than this lifeboat knows"));
+        assert_eq!(newer.exit_code(), 5);
+        assert!(check_supported(130000, &conn, false)
+            .unwrap_err()
+            .to_string()
+            .contains("not supported"));
+    }
 }
