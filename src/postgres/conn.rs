@@ -217,7 +217,7 @@ impl ConnSpec {
 
     fn connect_error(&self, e: tokio_postgres::Error) -> Error {
         {
-            let text = e.to_string();
+            let text = super::describe(&e);
             let hint = if e.as_db_error().is_some() {
                 ""
             } else if text.contains("password missing") {
@@ -230,7 +230,7 @@ impl ConnSpec {
             };
             Error::Postgres {
                 target: self.display(),
-                reason: format!("cannot connect: {}{hint}", super::describe(&e)),
+                reason: format!("cannot connect: {text}{hint}"),
             }
         }
     }

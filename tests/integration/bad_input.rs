@@ -187,6 +187,42 @@ fn unreachable_postgres_is_named() {
     assert!(listed.contains("no backups"), "{listed}");
 }
 
+/// `lifeboat_pw` must give a password (tests/servers.sh). Without one, the error says how to
+/// give it; a 0600 password file works for lifeboat and for pg_dump alike; a file others can
+/// read is ignored with a warning, as libpq ignores it.
+#[test]
+fn password_comes_from_a_private_password_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let pg = pg15();
+    pg.psql(
+        "postgres",
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lifeboat_pw') THEN \
+         CREATE ROLE lifeboat_pw LOGIN SUPERUSER; END IF; END $$; \
+         ALTER ROLE lifeboat_pw PASSWORD 'pw:se\\cret';",
+    );
+    let db = pg.create_db("pwfile");
+    pg.psql(&db, "CREATE TABLE t AS SELECT 1 AS x;");
+    let setup = Setup::new(pg.clone(), local_repo());
+    let url = pg.db_url(&db).replacen("//postgres@", "//lifeboat_pw@", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let passfile = dir.path().join("pgpass");
+    // `:` and `\` escaped as in libpq's format.
+    std::fs::write(&passfile, "*:*:*:lifeboat_pw:pw\\:se\\\\cret\n").unwrap();
+    let run = |mode: u32| {
+        std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(mode)).unwrap();
+        let mut env = setup.env();
+        env.push(("PGPASSWORD".into(), String::new()));
+        env.push(("PGPASSFILE".into(), passfile.display().to_string()));
+        lifeboat(&["backup", "--source", &url, "--database", &db], &env)
+    };
+    ok(run(0o600));
+    fails(
+        run(0o644),
+        5,
+        &["password missing", "PGPASSFILE", "chmod 0600"],
+    );
+}
+
 #[test]
 fn invalid_configuration_is_named() {
     let dir = tempfile::tempdir().unwrap();
