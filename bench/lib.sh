@@ -167,17 +167,30 @@ reusable() {
   db_exists "$1" && [ "$(psql_q -d "$URL/postgres" -c "select shobj_description(oid, 'pg_database') from pg_database where datname = '$1'")" = "$(tag_of "$1")" ]
 }
 
+# fresh_db DB WHAT — drops and creates DB and returns true when it must be built; returns
+# false when a database built earlier at this scale is reused (BENCH_KEEP_DB).
+fresh_db() {
+  if reusable "$1"; then
+    log "reusing database $1 (BENCH_KEEP_DB)"
+    return 1
+  fi
+  drop_db "$1"
+  log "building database $1: $2"
+  psql_q -d "$URL/postgres" -c "create database \"$1\""
+}
+
+# built_db DB — after building: freeze, checkpoint and tag DB so BENCH_KEEP_DB can reuse it.
+built_db() {
+  psql_q -d "$URL/$1" -c "vacuum (analyze, freeze)" -c "checkpoint" \
+    -c "comment on database \"$1\" is '$(tag_of "$1")'"
+}
+
 # build_database DB — the ~2 GB database of issue 3 at BENCH_SCALE=130: pgbench -i -s SCALE
 # (~1.9 GB with indexes) plus `wide`, SCALE*7700 rows (1M at 130) of three text columns of
 # md5 concatenations (~300 MB). Sets DB_BYTES.
 build_database() {
   local db="$1" rows=$(( SCALE * 7700 ))
-  if reusable "$db"; then
-    log "reusing database $db (BENCH_KEEP_DB)"
-  else
-    drop_db "$db"
-    log "building database $db: pgbench -i -s $SCALE + wide table of $rows rows"
-    psql_q -d "$URL/postgres" -c "create database \"$db\""
+  if fresh_db "$db" "pgbench -i -s $SCALE + wide table of $rows rows"; then
     "$PGBIN/pgbench" -i -q -s "$SCALE" "$URL/$db" >"$WORK/pgbench-init.log" 2>&1 \
       || { tail -5 "$WORK/pgbench-init.log" >&2; return 1; }
     psql_q -d "$URL/$db" \
@@ -186,9 +199,8 @@ build_database() {
             md5(g::text) || md5((g + 1)::text) || md5((g + 2)::text),
             md5((g * 3)::text) || md5((g * 5)::text) || md5((g * 7)::text),
             md5((g * 11)::text) || md5((g * 13)::text) || md5((g * 17)::text)
-          from generate_series(1, $rows) g" \
-      -c "vacuum (analyze, freeze)" -c "checkpoint" \
-      -c "comment on database \"$db\" is '$(tag_of "$db")'"
+          from generate_series(1, $rows) g"
+    built_db "$db"
   fi
   DB_BYTES="$(db_size "$db")"
   section "database $db: $(mib "$DB_BYTES") MiB (pgbench scale $SCALE + wide table of $rows rows)"
@@ -198,17 +210,11 @@ build_database() {
 # id, two md5 texts, a timestamp; no index). Sets DB_BYTES.
 build_single_table() {
   local db="$1" rows=$(( SCALE * 110000 ))
-  if reusable "$db"; then
-    log "reusing database $db (BENCH_KEEP_DB)"
-  else
-    drop_db "$db"
-    log "building database $db: one table of $rows rows"
-    psql_q -d "$URL/postgres" -c "create database \"$db\""
+  if fresh_db "$db" "one table of $rows rows"; then
     psql_q -d "$URL/$db" \
       -c "create table big as select g::bigint as id, md5(g::text) as a, md5((g * 2)::text) as b,
-            timestamptz '2026-01-01' + g * interval '1 second' as ts from generate_series(1, $rows) g" \
-      -c "vacuum (analyze, freeze) big" -c "checkpoint" \
-      -c "comment on database \"$db\" is '$(tag_of "$db")'"
+            timestamptz '2026-01-01' + g * interval '1 second' as ts from generate_series(1, $rows) g"
+    built_db "$db"
   fi
   DB_BYTES="$(db_size "$db")"
   section "database $db: one table, $(mib "$DB_BYTES") MiB ($rows rows)"
