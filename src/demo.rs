@@ -12,8 +12,9 @@ use crate::dump::{self, BackupOptions};
 use crate::error::{Error, Result};
 use crate::pipeline::EncodeOptions;
 use crate::postgres::{ConnSpec, PgTool, PgTools};
-use crate::repository::{RepoLocation, RepoSettings, Repository};
+use crate::repository::{Keys, Repository, Trust};
 use crate::restore::{self, RestoreOptions};
+use crate::storage::StorageSettings;
 
 /// A PostgreSQL server in a temporary directory on a free loopback port. When lifeboat runs
 /// as root the server runs as the `postgres` user, since PostgreSQL refuses root.
@@ -282,19 +283,27 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         key_path.display()
     );
 
-    let repo_path = root.join("repository");
-    let repo = Arc::new(
-        Repository::open(&RepoSettings {
-            location: RepoLocation::Local(repo_path.clone()),
-            endpoint: None,
-            region: None,
-            path_style: false,
-            part_size: crate::config::DEFAULT_PART_SIZE,
-            upload_concurrency: 2,
-        })
-        .await?,
+    let (signing_text, _, signing_key) = crypto::sign::generate()?;
+    let signing_path = root.join("demo-signing.key");
+    std::fs::write(&signing_path, signing_text)
+        .map_err(|e| Error::io("writing the demo signing key", e))?;
+    set_mode(&signing_path, 0o600)?;
+    println!(
+        "  generated a signing key: {} (trusted public key: {})",
+        signing_path.display(),
+        signing_key.public_base64()
     );
-    crate::catalog::init(&repo, vec![crypto::fingerprint(&recipient)]).await?;
+
+    let repo_path = root.join("repository");
+    let keys = Keys {
+        trust: Trust {
+            keys: vec![signing_key.trusted()],
+            skip_check: false,
+        },
+        signer: Some(Arc::new(signing_key)),
+    };
+    let repo = Arc::new(Repository::open(&StorageSettings::local(&repo_path), keys).await?);
+    repo.init(vec![crypto::fingerprint(&recipient)]).await?;
     let manifest = dump::backup(
         repo.clone(),
         BackupOptions {
@@ -310,6 +319,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
             encode: EncodeOptions::default(),
             split_bytes: dump::DEFAULT_SPLIT_BYTES,
             progress: crate::progress::Progress::hidden(),
+            lock: Default::default(),
         },
     )
     .await?;

@@ -37,6 +37,25 @@ pub enum Error {
     #[error("object {key} not found in repository {repo}")]
     NotFound { repo: String, key: String },
 
+    #[error("{repo} is not a lifeboat repository (no lifeboat.json); check the repository URL, or create one with `lifeboat init`")]
+    NotARepository { repo: String },
+
+    #[error("backup {id} not found in {repo} (or it never completed); see `lifeboat list`")]
+    BackupNotFound { repo: String, id: String },
+
+    #[error(
+        "{what} is refused: {problem}. Only backups signed by a trusted key are restored, \
+         because restoring runs their SQL; check --trusted-key / LIFEBOAT_TRUSTED_KEYS, or \
+         for a backup you have verified another way, --insecure-skip-signature"
+    )]
+    Unauthenticated { what: String, problem: String },
+
+    #[error(
+        "repository {repo} is locked by {holder}; wait for it to finish, retry with \
+         --retry-lock DURATION, or if that process is gone, remove the lock with `lifeboat unlock`"
+    )]
+    Locked { repo: String, holder: String },
+
     #[error("PostgreSQL at {target}: {reason}")]
     Postgres { target: String, reason: String },
 
@@ -100,6 +119,10 @@ impl Error {
                 repo,
                 reason: format!("object {key} not found ({note})"),
             },
+            Error::Unauthenticated { what, problem } => Error::Unauthenticated {
+                what,
+                problem: format!("{problem} ({note})"),
+            },
             other => Error::Restore(format!("{other} ({note})")),
         }
     }
@@ -109,10 +132,14 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::ReadFile { .. } | Error::Key(_) => 2,
-            Error::Decrypt { .. } | Error::Corrupt { .. } => 3,
-            Error::Repository { .. } | Error::NotFound { .. } => 4,
+            Error::Decrypt { .. } | Error::Corrupt { .. } | Error::Unauthenticated { .. } => 3,
+            Error::Repository { .. } | Error::NotFound { .. } | Error::NotARepository { .. } => 4,
             Error::Postgres { .. } | Error::Tool { .. } => 5,
-            Error::Backup(_) | Error::Restore(_) | Error::Io { .. } => 1,
+            Error::Locked { .. } => 6,
+            Error::Backup(_)
+            | Error::Restore(_)
+            | Error::BackupNotFound { .. }
+            | Error::Io { .. } => 1,
         }
     }
 }

@@ -2,25 +2,27 @@
 //!
 //! The tree follows the domain:
 //! - [`config`]: configuration file, flags and environment, resolved per command
-//! - [`crypto`]: age keys and fingerprints
+//! - [`crypto`]: age keys, fingerprints, signing keys, the keyed plaintext hash
 //! - [`pipeline`]: the streaming zstd + age pipeline with checksums
-//! - [`repository`]: local directory and S3 storage, object layout
-//! - [`manifest`] and [`catalog`]: what a backup is and which backups exist
+//! - [`storage`]: where bytes live — one small trait; local directory, S3, in-memory
+//! - [`repository`]: the repository format — layout, descriptor, manifests, signatures,
+//!   write transactions, the delete path, locks, which backups exist
 //! - [`dump`]: taking a backup; [`restore`]: putting one back
 //! - [`postgres`]: connections and PostgreSQL's client tools
 //! - [`demo`]: the self-contained first run
 
-pub mod catalog;
 pub mod config;
 pub mod crypto;
 pub mod demo;
 pub mod dump;
 pub mod error;
-pub mod manifest;
 pub mod pipeline;
 pub mod postgres;
 pub mod progress;
 pub mod repository;
 pub mod restore;
+pub mod storage;
+
+pub use repository::manifest;
 
 pub use error::{Error, Result};

@@ -88,6 +88,35 @@ pub struct RepoArgs {
     /// Directory of PostgreSQL client programs (pg_dump, psql) to use.
     #[arg(long, env = "LIFEBOAT_PG_BIN_DIR", global = true)]
     pub pg_bin_dir: Option<PathBuf>,
+
+    /// Signing key file (minisign format) that signs what this side writes: needed by init
+    /// and backup. Or the key itself in LIFEBOAT_SIGNING_KEY.
+    #[arg(long, env = "LIFEBOAT_SIGNING_KEY_FILE", global = true)]
+    pub signing_key: Option<PathBuf>,
+
+    /// Public key (RW…) whose signatures restore and show accept; repeat or comma-separate
+    /// for rotation. The signing key's own public key is always trusted.
+    #[arg(
+        long = "trusted-key",
+        env = "LIFEBOAT_TRUSTED_KEYS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_keys: Vec<String>,
+
+    /// File of trusted public keys: RW… lines or minisign .pub files.
+    #[arg(long, env = "LIFEBOAT_TRUSTED_KEYS_FILE", global = true)]
+    pub trusted_keys_file: Option<PathBuf>,
+
+    /// Break-glass: use backups whose signature is missing or does not verify. Anyone who
+    /// could write to the repository could have written them; restoring runs their SQL.
+    #[arg(long, global = true)]
+    pub insecure_skip_signature: bool,
+
+    /// If the repository is locked, keep trying this long (e.g. 30s, 10m) before failing.
+    #[arg(long, env = "LIFEBOAT_RETRY_LOCK", global = true, value_name = "DURATION",
+          value_parser = humantime::parse_duration)]
+    pub retry_lock: Option<std::time::Duration>,
 }
 
 #[derive(Args, Debug, Default)]
@@ -135,6 +164,10 @@ pub enum Command {
         /// Default: cores / jobs when that is 2 or more, else 0.
         #[arg(long)]
         compression_threads: Option<u32>,
+        /// A stream continues in a new object past this stored size (default 16GiB), so
+        /// memory stays bounded whatever a table's size.
+        #[arg(long, env = "LIFEBOAT_SEGMENT_SIZE")]
+        segment_size: Option<String>,
         /// Print the manifest as JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -190,9 +223,28 @@ pub enum Command {
         /// roles get the backed-up attributes).
         #[arg(long)]
         globals: bool,
+        /// Take no repository lock (for read-only credentials); a concurrent prune could
+        /// then delete the backup while it is restored.
+        #[arg(long)]
+        no_lock: bool,
         /// Print the restore report as JSON on stdout.
         #[arg(long)]
         json: bool,
+    },
+
+    /// Delete backups (takes the exclusive lock; the manifest goes first, then its objects).
+    Forget {
+        /// Backup ids (or unique prefixes).
+        #[arg(required = true)]
+        backups: Vec<String>,
+    },
+
+    /// Remove stale repository locks (of processes that are gone, or not refreshed for 30
+    /// minutes).
+    Unlock {
+        /// Remove every lock, also those of processes that may still be running.
+        #[arg(long)]
+        remove_all: bool,
     },
 
     /// Configuration tools.
@@ -223,11 +275,22 @@ pub enum ConfigCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum KeyCommand {
-    /// Generate an age key pair: writes the identity file (mode 0600), prints the public key.
+    /// Generate keys: an age key pair (identity file, mode 0600; prints the recipient)
+    /// and/or a signing key pair (secret key, mode 0600, and FILE.pub; prints the trusted
+    /// public key).
+    #[command(arg_required_else_help = true)]
     Generate {
-        /// Where to write the identity (private key).
-        #[arg(long, short = 'o')]
-        output: PathBuf,
+        /// Where to write the age identity (private key).
+        #[arg(
+            long = "age",
+            short = 'o',
+            visible_alias = "output",
+            value_name = "FILE"
+        )]
+        output: Option<PathBuf>,
+        /// Where to write a signing key (its public key goes to FILE.pub).
+        #[arg(long = "signing", value_name = "FILE")]
+        signing: Option<PathBuf>,
     },
     /// Print the public key (recipient) of an identity file.
     Public {

@@ -13,9 +13,10 @@ use lifeboat::config::{Overrides, Settings};
 use lifeboat::dump::{self, BackupOptions};
 use lifeboat::pipeline::EncodeOptions;
 use lifeboat::progress::Progress;
+use lifeboat::repository::lock::{LockKind, LockOptions};
 use lifeboat::repository::Repository;
 use lifeboat::restore::{self, RestoreOptions};
-use lifeboat::{catalog, crypto, demo, Error};
+use lifeboat::{crypto, demo, Error};
 
 fn overrides(cli: &Cli, source: Option<&SourceArgs>) -> Overrides {
     let r = &cli.repo;
@@ -36,12 +37,29 @@ fn overrides(cli: &Cli, source: Option<&SourceArgs>) -> Overrides {
             .collect(),
         recipients_file: r.recipients_file.clone(),
         identity_file: r.identity_file.clone(),
+        signing_key_file: r.signing_key.clone(),
+        trusted_keys: r
+            .trusted_keys
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .cloned()
+            .collect(),
+        trusted_keys_file: r.trusted_keys_file.clone(),
+        insecure_skip_signature: r.insecure_skip_signature,
         ..Default::default()
     }
 }
 
 async fn open_repo(settings: &Settings) -> Result<Arc<Repository>, Error> {
-    Ok(Arc::new(Repository::open(&settings.repository()?).await?))
+    Ok(Arc::new(
+        Repository::open(&settings.repository()?, settings.keys()?).await?,
+    ))
+}
+
+fn lock_options(cli: &Cli) -> LockOptions {
+    LockOptions {
+        retry_for: cli.repo.retry_lock.unwrap_or_default(),
+    }
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -51,11 +69,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             let recipients = settings.recipients()?;
             let repo = open_repo(&settings).await?;
             let fps: Vec<String> = recipients.iter().map(crypto::fingerprint).collect();
-            catalog::init(&repo, fps.clone()).await?;
+            let d = repo.init(fps.clone()).await?;
             println!(
-                "initialized repository {} (recipients {})",
+                "initialized repository {} (recipients {}; signed by key {})",
                 repo.name(),
-                fps.join(", ")
+                fps.join(", "),
+                d.signing_key_ids.join(", ")
             );
         }
         Command::Backup {
@@ -66,9 +85,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             split_size,
             compression_level,
             compression_threads,
+            segment_size,
             json,
         } => {
             let mut ov = overrides(&cli, Some(source));
+            ov.segment_size = segment_size.clone();
             ov.jobs = *jobs;
             ov.globals = *globals;
             ov.lock_timeout_secs = *lock_timeout;
@@ -91,9 +112,11 @@ pub async fn run(cli: Cli) -> Result<()> {
                     encode: EncodeOptions {
                         zstd_level: *compression_level,
                         zstd_workers: workers,
+                        segment_bytes: settings.segment_bytes()?,
                     },
                     split_bytes,
                     progress: Progress::bytes("backing up", show_progress(&cli)),
+                    lock: lock_options(&cli),
                 },
             )
             .await?;
@@ -106,8 +129,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::List { json } => {
             let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
             let repo = open_repo(&settings).await?;
-            catalog::descriptor(&repo).await?;
-            let all = catalog::list(&repo).await?;
+            repo.descriptor().await?;
+            let all = repo.list_backups().await?;
             if *json {
                 let rows: Vec<_> = all.iter().map(output::list_row).collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -118,7 +141,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Show { backup, json } => {
             let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
             let repo = open_repo(&settings).await?;
-            let m = catalog::resolve(&repo, backup).await?;
+            repo.descriptor().await?;
+            let m = repo.resolve(backup).await?;
             if *json {
                 println!("{}", String::from_utf8_lossy(&m.to_json()));
             } else {
@@ -137,6 +161,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             jobs,
             allow_older_target,
             globals,
+            no_lock,
             json,
         } => {
             let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
@@ -156,6 +181,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                 globals: *globals,
                 pg_bin_dir: settings.pg_bin_dir(),
                 progress: Progress::bytes("restoring", show_progress(&cli)),
+                lock: lock_options(&cli),
+                no_lock: *no_lock,
             };
             let report = restore::restore(repo, &target, identities, &opts).await?;
             if *json {
@@ -164,27 +191,90 @@ pub async fn run(cli: Cli) -> Result<()> {
                 output::restore_summary(&report);
             }
         }
+        Command::Forget { backups } => {
+            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let repo = open_repo(&settings).await?;
+            repo.descriptor().await?;
+            let lock = repo
+                .lock(LockKind::Exclusive, "forget", lock_options(&cli))
+                .await?;
+            let result = async {
+                for wanted in backups {
+                    let id = repo.resolve_id(wanted).await?;
+                    let n = repo.delete_backup(&id, &lock).await?;
+                    println!("deleted backup {id} ({n} objects)");
+                }
+                Ok::<_, Error>(())
+            }
+            .await;
+            lock.release().await;
+            result?;
+        }
+        Command::Unlock { remove_all } => {
+            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let repo = open_repo(&settings).await?;
+            repo.descriptor().await?;
+            let removed = repo.unlock(*remove_all).await?;
+            for l in &removed {
+                println!("removed {}", l.describe());
+            }
+            let left = repo.locks().await?.len();
+            println!(
+                "removed {} lock(s); {left} left{}",
+                removed.len(),
+                if left > 0 && !remove_all {
+                    " (held by processes that may still run; --remove-all removes them too)"
+                } else {
+                    ""
+                }
+            );
+        }
         Command::Config(ConfigCommand::Check { source }) => {
             let settings = Settings::load(cli.config.clone(), overrides(&cli, Some(source)))?;
             output::config_check(&settings).await?;
         }
-        Command::Key(KeyCommand::Generate { output }) => {
-            if output.exists() {
-                return Err(Error::Key(format!(
-                    "{} already exists; refusing to overwrite a key",
-                    output.display()
-                ))
-                .into());
+        Command::Key(KeyCommand::Generate { output, signing }) => {
+            let pub_path = signing.as_ref().map(|p| {
+                let mut s = p.clone().into_os_string();
+                s.push(".pub");
+                std::path::PathBuf::from(s)
+            });
+            for path in output.iter().chain(signing.iter()).chain(pub_path.iter()) {
+                if path.exists() {
+                    return Err(Error::Key(format!(
+                        "{} already exists; refusing to overwrite a key",
+                        path.display()
+                    ))
+                    .into());
+                }
             }
-            let (text, public) = crypto::generate_identity_file();
-            write_private(output, &text)
-                .with_context(|| format!("writing {}", output.display()))?;
-            eprintln!(
-                "wrote the private key to {} — store a copy offline: without it no backup \
-                 encrypted to it can be restored",
-                output.display()
-            );
-            println!("{public}");
+            if let Some(output) = output {
+                let (text, public) = crypto::generate_identity_file();
+                write_private(output, &text)
+                    .with_context(|| format!("writing {}", output.display()))?;
+                eprintln!(
+                    "wrote the age private key to {} — store a copy offline: without it no \
+                     backup encrypted to it can be restored. Recipient (LIFEBOAT_AGE_RECIPIENTS):",
+                    output.display()
+                );
+                println!("{public}");
+            }
+            if let (Some(signing), Some(pub_path)) = (signing, pub_path) {
+                let (secret, public_file, key) = crypto::sign::generate()?;
+                write_private(signing, &secret)
+                    .with_context(|| format!("writing {}", signing.display()))?;
+                std::fs::write(&pub_path, public_file)
+                    .with_context(|| format!("writing {}", pub_path.display()))?;
+                eprintln!(
+                    "wrote the signing key to {} (for LIFEBOAT_SIGNING_KEY_FILE, on the backup \
+                     side) and its public key to {}. Trusted key for restores \
+                     (LIFEBOAT_TRUSTED_KEYS), id {}:",
+                    signing.display(),
+                    pub_path.display(),
+                    key.id()
+                );
+                println!("{}", key.public_base64());
+            }
         }
         Command::Key(KeyCommand::Public { identity }) => {
             for id in crypto::read_identity_file(identity)? {

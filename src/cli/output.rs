@@ -5,9 +5,10 @@ use serde::Serialize;
 use lifeboat::config::{redact_url, Settings};
 use lifeboat::demo::human_bytes;
 use lifeboat::manifest::Manifest;
+use lifeboat::repository::catalog::Listed;
 use lifeboat::repository::Repository;
 use lifeboat::restore::RestoreReport;
-use lifeboat::{catalog, crypto, postgres};
+use lifeboat::{crypto, postgres};
 
 #[derive(Serialize)]
 pub struct ListRow {
@@ -19,9 +20,12 @@ pub struct ListRow {
     databases: Vec<String>,
     stored_bytes: u64,
     plain_bytes: u64,
+    /// `signed <key id>`, `unchecked` (no trusted key configured), or what is wrong.
+    signature: String,
 }
 
-pub fn list_row(m: &Manifest) -> ListRow {
+pub fn list_row(l: &Listed) -> ListRow {
+    let m = &l.manifest;
     ListRow {
         id: m.id.clone(),
         started_at: m.started_at.to_rfc3339(),
@@ -31,27 +35,29 @@ pub fn list_row(m: &Manifest) -> ListRow {
         databases: m.databases.iter().map(|d| d.name.clone()).collect(),
         stored_bytes: m.stored_size(),
         plain_bytes: m.plain_size(),
+        signature: l.signature.label(),
     }
 }
 
-pub fn list_table(all: &[Manifest]) {
+pub fn list_table(all: &[Listed]) {
     if all.is_empty() {
         println!("no backups yet");
         return;
     }
     println!(
-        "{:<24} {:<20} {:>8} {:>10}  {:<8} DATABASES",
-        "ID", "STARTED (UTC)", "TOOK", "STORED", "SERVER"
+        "{:<24} {:<20} {:>8} {:>10}  {:<8} {:<24} DATABASES",
+        "ID", "STARTED (UTC)", "TOOK", "STORED", "SERVER", "SIGNATURE"
     );
-    for m in all {
-        let r = list_row(m);
+    for l in all {
+        let r = list_row(l);
         println!(
-            "{:<24} {:<20} {:>7.1}s {:>10}  {:<8} {}",
+            "{:<24} {:<20} {:>7.1}s {:>10}  {:<8} {:<24} {}",
             r.id,
-            m.started_at.format("%Y-%m-%d %H:%M:%S"),
+            l.manifest.started_at.format("%Y-%m-%d %H:%M:%S"),
             r.seconds,
             human_bytes(r.stored_bytes),
             r.server_version.split_whitespace().next().unwrap_or(""),
+            r.signature,
             r.databases.join(",")
         );
     }
@@ -122,9 +128,9 @@ pub fn show(m: &Manifest) {
             match merged.last_mut() {
                 Some(last) if last.0 == t.display_name() => {
                     last.1 += t.rows;
-                    last.2 += t.object.size;
+                    last.2 += t.object.stored_size();
                 }
-                _ => merged.push((t.display_name(), t.rows, t.object.size)),
+                _ => merged.push((t.display_name(), t.rows, t.object.stored_size())),
             }
         }
         for (name, rows, size) in merged {
@@ -166,9 +172,9 @@ pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {
     }
     let repo = async {
         let rs = settings.repository()?;
-        let repo = Repository::open(&rs).await?;
-        repo.check_reachable().await?;
-        let d = catalog::descriptor(&repo).await?;
+        let repo = Repository::open(&rs, settings.keys()?).await?;
+        repo.store().check_reachable().await?;
+        let d = repo.descriptor().await?;
         let extra = match (&rs.endpoint, rs.path_style) {
             (Some(e), ps) => format!(" (endpoint {}, path-style {ps})", redact_url(e)),
             _ => String::new(),
@@ -182,6 +188,17 @@ pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {
     }
     .await;
     report("repository", repo);
+    report(
+        "signing",
+        settings.keys().map(|k| {
+            let signer = match &k.signer {
+                Some(s) => format!("signs with key {}", s.id()),
+                None => "no signing key (needed by init and backup)".into(),
+            };
+            let trusted: Vec<String> = k.trust.keys.iter().map(|t| t.id()).collect();
+            format!("{signer}; trusts {}", trusted.join(", "))
+        }),
+    );
     report(
         "recipients",
         settings.recipients().map(|r| {

@@ -15,6 +15,8 @@ pub struct ConfigFile {
     pub source: SourceSection,
     #[serde(default)]
     pub encryption: EncryptionSection,
+    #[serde(default)]
+    pub signing: SigningSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -29,6 +31,8 @@ pub struct RepositorySection {
     pub part_size: Option<String>,
     /// Parts uploaded at once per object.
     pub upload_concurrency: Option<usize>,
+    /// Stored size after which a stream continues in a new object, e.g. "16GiB".
+    pub segment_size: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -43,6 +47,16 @@ pub struct SourceSection {
     pub pg_bin_dir: Option<PathBuf>,
     /// Seconds to wait for a table lock before failing the backup with the table's name.
     pub lock_timeout_secs: Option<u64>,
+}
+
+/// Signing: the secret key that signs what this side writes, and the public keys whose
+/// signatures a restore accepts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningSection {
+    pub key_file: Option<PathBuf>,
+    pub trusted_keys: Option<Vec<String>>,
+    pub trusted_keys_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -141,6 +155,10 @@ jobs = 4
 [encryption]
 recipients = ["age1xyz"]
 identity_file = "/keys/id.txt"
+
+[signing]
+key_file = "/keys/signing.key"
+trusted_keys = ["RWQ"]
 "#,
         )
         .unwrap();

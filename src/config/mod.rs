@@ -10,10 +10,13 @@ pub use redact::redact_url;
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use crate::crypto::{self, Identity, Recipient};
 use crate::error::{Error, Result};
 use crate::postgres::ConnSpec;
-use crate::repository::{RepoLocation, RepoSettings};
+use crate::repository::{Keys, Trust};
+use crate::storage::{StorageLocation, StorageSettings};
 
 /// Values given on the command line or in the environment; each wins over the file.
 #[derive(Debug, Default, Clone)]
@@ -32,6 +35,11 @@ pub struct Overrides {
     pub recipients: Vec<String>,
     pub recipients_file: Option<PathBuf>,
     pub identity_file: Option<PathBuf>,
+    pub signing_key_file: Option<PathBuf>,
+    pub trusted_keys: Vec<String>,
+    pub trusted_keys_file: Option<PathBuf>,
+    pub insecure_skip_signature: bool,
+    pub segment_size: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -68,12 +76,12 @@ impl Settings {
         })
     }
 
-    pub fn repository(&self) -> Result<RepoSettings> {
+    pub fn repository(&self) -> Result<StorageSettings> {
         let (o, f) = (&self.overrides, &self.file.repository);
         let url = o.repo.clone().or_else(|| f.url.clone()).ok_or_else(|| {
             Error::config("no repository given: use --repo, LIFEBOAT_REPO or [repository] url")
         })?;
-        let location = RepoLocation::parse(&url)?;
+        let location = StorageLocation::parse(&url)?;
         let part_size = match o.part_size.as_ref().or(f.part_size.as_ref()) {
             Some(s) => parse_size(s).map_err(|e| Error::config(format!("part size: {e}")))?,
             None => DEFAULT_PART_SIZE,
@@ -85,7 +93,7 @@ impl Settings {
             )));
         }
         let upload_concurrency = f.upload_concurrency.unwrap_or(4).max(1);
-        Ok(RepoSettings {
+        Ok(StorageSettings {
             location,
             endpoint: o
                 .s3_endpoint
@@ -156,6 +164,73 @@ impl Settings {
             ));
         }
         lines.iter().map(|l| crypto::parse_recipient(l)).collect()
+    }
+
+    /// Stored bytes after which a stream continues in a new object.
+    pub fn segment_bytes(&self) -> Result<u64> {
+        let text = self.overrides.segment_size.as_ref().or(self
+            .file
+            .repository
+            .segment_size
+            .as_ref());
+        let Some(text) = text else {
+            return Ok(crate::pipeline::DEFAULT_SEGMENT_BYTES);
+        };
+        let n = parse_size(text).map_err(|e| Error::config(format!("segment size: {e}")))?;
+        if !(1 << 20..=5 << 40).contains(&n) {
+            return Err(Error::config(format!(
+                "segment size {n} bytes is outside 1MiB to 5TiB"
+            )));
+        }
+        Ok(n)
+    }
+
+    /// The signing key (from `--signing-key`, `LIFEBOAT_SIGNING_KEY_FILE`, the
+    /// `LIFEBOAT_SIGNING_KEY` variable holding the key itself, or `[signing] key_file`) and
+    /// the trusted public keys. The signing key's own public half is trusted too: whoever
+    /// holds the secret key trusts what it signed.
+    pub fn keys(&self) -> Result<Keys> {
+        let (o, f) = (&self.overrides, &self.file.signing);
+        let password = std::env::var("LIFEBOAT_SIGNING_KEY_PASSWORD").ok();
+        let signer = match o.signing_key_file.as_ref().or(f.key_file.as_ref()) {
+            Some(path) => Some(crypto::sign::read_signing_key_file(path, password)?),
+            None => match std::env::var("LIFEBOAT_SIGNING_KEY") {
+                Ok(text) if !text.trim().is_empty() => Some(crypto::sign::parse_signing_key(
+                    &text,
+                    password,
+                    "LIFEBOAT_SIGNING_KEY",
+                )?),
+                _ => None,
+            },
+        };
+        let mut trusted = Vec::new();
+        let lines = if o.trusted_keys.is_empty() {
+            f.trusted_keys.clone().unwrap_or_default()
+        } else {
+            o.trusted_keys.clone()
+        };
+        for line in lines.iter().filter(|l| !l.trim().is_empty()) {
+            trusted.push(crypto::sign::parse_trusted_key(line)?);
+        }
+        if let Some(path) = o
+            .trusted_keys_file
+            .as_ref()
+            .or(f.trusted_keys_file.as_ref())
+        {
+            trusted.extend(crypto::sign::read_trusted_keys_file(path)?);
+        }
+        if let Some(s) = &signer {
+            if !trusted.iter().any(|t| t.id() == s.id()) {
+                trusted.push(s.trusted());
+            }
+        }
+        Ok(Keys {
+            signer: signer.map(Arc::new),
+            trust: Trust {
+                keys: trusted,
+                skip_check: o.insecure_skip_signature,
+            },
+        })
     }
 
     /// Private keys, needed only to restore.

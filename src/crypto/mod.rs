@@ -9,7 +9,12 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 
+mod plain_hash;
+pub mod sign;
+
 pub use age::x25519::{Identity, Recipient};
+pub use plain_hash::PlainHasher;
+pub use sign::{SigningKey, TrustedKey};
 
 /// A short public fingerprint of a recipient, safe to print and to store in manifests.
 pub fn fingerprint(recipient: &Recipient) -> String {

@@ -20,15 +20,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio_postgres::Client;
 
-use crate::catalog::{self as backups, Heartbeat};
 use crate::config::SourceSettings;
-use crate::crypto::{self, Recipient};
+use crate::crypto::{self, PlainHasher, Recipient};
 use crate::error::{Error, Result};
-use crate::manifest::{Compression, DatabaseBackup, Encryption, Manifest, SourceInfo, TableData};
-use crate::pipeline::{EncodeOptions, ObjectStats, ObjectWriter};
+use crate::pipeline::{EncodeOptions, ObjectStats, ObjectWriter, WriteTarget};
 use crate::postgres::{self, ConnSpec, PgTool, PgTools};
 use crate::progress::Progress;
-use crate::repository::layout::{database_dir, in_progress_key, manifest_key, table_stem};
+use crate::repository::layout::{database_dir, table_stem, MANIFEST_NAME};
+use crate::repository::lock::{LockKind, LockOptions};
+use crate::repository::manifest::{
+    Compression, DatabaseBackup, Encryption, Manifest, PlainHashScheme, SourceInfo, TableData,
+    KEYED_BLAKE3,
+};
 use crate::repository::{backup_prefix, BackupId, Repository};
 use plan::{Section, WorkItem};
 
@@ -38,14 +41,13 @@ pub struct BackupOptions {
     pub encode: EncodeOptions,
     pub split_bytes: u64,
     pub progress: Progress,
+    /// How long to wait for an exclusive lock (a prune) to go away.
+    pub lock: LockOptions,
 }
 
 /// Everything a database's workers share.
 struct DbContext {
-    repo: Arc<Repository>,
-    recipients: Arc<Vec<Recipient>>,
-    encode: EncodeOptions,
-    prefix: String,
+    target: WriteTarget,
     dir: String,
     conn: ConnSpec,
     version_num: u32,
@@ -58,13 +60,7 @@ struct DbContext {
 
 impl DbContext {
     fn writer(&self, key: String) -> ObjectWriter {
-        ObjectWriter::start(
-            self.repo.clone(),
-            format!("{}{key}", self.prefix),
-            key,
-            self.recipients.clone(),
-            self.encode.clone(),
-        )
+        ObjectWriter::start(&self.target, key)
     }
 }
 
@@ -74,9 +70,29 @@ enum Outcome {
     Table(usize, Option<usize>, TableData),
 }
 
+/// What the source server is and what will be dumped from it.
+struct SourcePlan {
+    started_at: chrono::DateTime<Utc>,
+    version_num: u32,
+    server_version: String,
+    databases: Vec<String>,
+    pg_dump: PgTool,
+    pg_dumpall: Option<PgTool>,
+}
+
+/// `lifeboat backup`, in phases: inspect the source, check the repository can be written,
+/// take the shared lock, then clean up, dump and commit.
 pub async fn backup(repo: Arc<Repository>, opts: BackupOptions) -> Result<Manifest> {
+    let plan = inspect_source(&opts.source).await?;
+    repo.descriptor_for_write().await?;
+    let lock = repo.lock(LockKind::Shared, "backup", opts.lock).await?;
+    let result = run_backup(&repo, &opts, &plan).await;
+    lock.release().await;
+    result
+}
+
+async fn inspect_source(source: &SourceSettings) -> Result<SourcePlan> {
     let started_at = Utc::now();
-    let source = &opts.source;
     let admin = source.conn.connect().await?;
     let version_num = postgres::server_version_num(&admin, &source.conn).await?;
     postgres::check_supported(version_num, &source.conn, false)?;
@@ -96,37 +112,55 @@ pub async fn backup(repo: Arc<Repository>, opts: BackupOptions) -> Result<Manife
     } else {
         None
     };
+    Ok(SourcePlan {
+        started_at,
+        version_num,
+        server_version,
+        databases,
+        pg_dump,
+        pg_dumpall,
+    })
+}
 
-    backups::descriptor(&repo).await?;
-    let removed = backups::cleanup_incomplete(&repo).await?;
+/// The backup proper, under the shared lock: clean up, begin, dump, commit.
+async fn run_backup(
+    repo: &Arc<Repository>,
+    opts: &BackupOptions,
+    plan: &SourcePlan,
+) -> Result<Manifest> {
+    let source = &opts.source;
+    let removed = repo.cleanup_incomplete().await?;
     if !removed.is_empty() {
         tracing::info!(count = removed.len(), "cleaned up interrupted backups");
     }
 
-    let id = BackupId::new(started_at);
-    let prefix = backup_prefix(&id);
-    tracing::info!(backup = %id, repository = %repo.name(), databases = databases.len(), "backup started");
-    let heartbeat = Heartbeat::start(repo.clone(), &id).await?;
-    let recipients = Arc::new(opts.recipients.clone());
+    let id = BackupId::new(plan.started_at);
+    let tx = repo.begin(backup_prefix(&id), &id.0).await?;
+    tracing::info!(backup = %id, repository = %repo.name(), databases = plan.databases.len(), "backup started");
+    let hasher = PlainHasher::generate();
+    let target = WriteTarget {
+        store: repo.store().clone(),
+        prefix: tx.prefix().to_string(),
+        recipients: Arc::new(opts.recipients.clone()),
+        hasher: hasher.clone(),
+        opts: opts.encode.clone(),
+    };
 
     let result: Result<Manifest> = async {
-        let globals = match &pg_dumpall {
-            Some(tool) => Some(dump_globals(&repo, &prefix, &recipients, &opts, tool).await?),
+        let globals = match &plan.pg_dumpall {
+            Some(tool) => Some(dump_globals(&target, opts, tool).await?),
             None => None,
         };
         let mut dbs = Vec::new();
-        for (i, name) in databases.iter().enumerate() {
+        for (i, name) in plan.databases.iter().enumerate() {
             let ctx = DbContext {
-                repo: repo.clone(),
-                recipients: recipients.clone(),
-                encode: opts.encode.clone(),
-                prefix: prefix.clone(),
+                target: target.clone(),
                 dir: database_dir(i, name),
                 conn: source.conn.with_database(name),
-                version_num,
+                version_num: plan.version_num,
                 snapshot: String::new(),
                 encoding: String::new(),
-                pg_dump: pg_dump.clone(),
+                pg_dump: plan.pg_dump.clone(),
                 lock_timeout_secs: source.lock_timeout_secs,
                 progress: opts.progress.clone(),
             };
@@ -138,12 +172,12 @@ pub async fn backup(repo: Arc<Repository>, opts: BackupOptions) -> Result<Manife
             format_version: crate::repository::FORMAT_VERSION,
             id: id.0.clone(),
             lifeboat_version: env!("CARGO_PKG_VERSION").into(),
-            started_at,
+            started_at: plan.started_at,
             finished_at: Utc::now(),
             source: SourceInfo {
                 server: source.conn.display(),
-                server_version,
-                server_version_num: version_num,
+                server_version: plan.server_version.clone(),
+                server_version_num: plan.version_num,
             },
             compression: Compression {
                 algorithm: "zstd".into(),
@@ -153,6 +187,10 @@ pub async fn backup(repo: Arc<Repository>, opts: BackupOptions) -> Result<Manife
                 algorithm: "age-x25519".into(),
                 recipient_fingerprints: opts.recipients.iter().map(crypto::fingerprint).collect(),
             },
+            plain_hash: PlainHashScheme {
+                algorithm: KEYED_BLAKE3.into(),
+                key: hasher.seal(&opts.recipients)?,
+            },
             globals,
             databases: dbs,
         })
@@ -160,36 +198,19 @@ pub async fn backup(repo: Arc<Repository>, opts: BackupOptions) -> Result<Manife
     .await;
 
     opts.progress.finish();
-    // The manifest is the commit point: written last, once every object is complete and seen
-    // in the repository, and only while our marker is fresh.
-    let committed = match result {
+    // The manifest is the commit point: written last (signed), once every object is
+    // complete and seen in the repository, and only while our marker is fresh.
+    let manifest = match result {
         Ok(manifest) => {
-            async {
-                heartbeat.check_fresh()?;
-                backups::check_objects_stored(&repo, &manifest).await?;
-                repo.put_bytes(&manifest_key(&id), manifest.to_json().into())
-                    .await?;
-                Ok(manifest)
-            }
-            .await
+            tx.commit(MANIFEST_NAME, manifest.to_json(), manifest.objects())
+                .await?;
+            manifest
         }
-        Err(e) => Err(e),
-    };
-    drop(heartbeat);
-    let manifest = match committed {
-        Ok(m) => m,
         Err(e) => {
-            // Best effort: a later run's cleanup removes whatever this leaves.
-            if let Err(clean) = repo.delete_prefix(&prefix).await {
-                tracing::warn!(error = %clean, "could not remove the failed backup's objects");
-            }
+            tx.abort().await;
             return Err(e);
         }
     };
-    if let Err(e) = repo.delete(&in_progress_key(&id)).await {
-        // The backup is complete; a leftover marker beside a manifest is harmless.
-        tracing::warn!(error = %e, "could not remove the in-progress marker");
-    }
     tracing::info!(
         backup = %id,
         stored_bytes = manifest.stored_size(),
@@ -219,9 +240,7 @@ async fn select_databases(admin: &Client, source: &SourceSettings) -> Result<Vec
 }
 
 async fn dump_globals(
-    repo: &Arc<Repository>,
-    prefix: &str,
-    recipients: &Arc<Vec<Recipient>>,
+    target: &WriteTarget,
     opts: &BackupOptions,
     tool: &PgTool,
 ) -> Result<ObjectStats> {
@@ -233,13 +252,7 @@ async fn dump_globals(
         "--no-password".into(),
     ];
     let writer = |args: &[String]| {
-        let w = ObjectWriter::start(
-            repo.clone(),
-            format!("{prefix}{key}"),
-            key.clone(),
-            recipients.clone(),
-            opts.encode.clone(),
-        );
+        let w = ObjectWriter::start(target, key.clone());
         let args = args.to_vec();
         async move { pgdump::stream_tool(tool, conn, &args, w).await }
     };

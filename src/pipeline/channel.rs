@@ -1,6 +1,8 @@
 use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// A message on a pipeline channel. `End` marks a complete stream; a channel that closes
@@ -22,6 +24,8 @@ pub struct HashingChannelWriter {
     block: usize,
     hash: Sha256,
     bytes: u64,
+    /// Bytes written so far, readable while the writer is buried under age and zstd.
+    counter: Arc<AtomicU64>,
 }
 
 impl HashingChannelWriter {
@@ -32,7 +36,13 @@ impl HashingChannelWriter {
             block,
             hash: Sha256::new(),
             bytes: 0,
+            counter: Arc::default(),
         }
+    }
+
+    /// A handle on the count of bytes written.
+    pub fn counter(&self) -> Arc<AtomicU64> {
+        self.counter.clone()
     }
 
     fn send(&mut self, chunk: Chunk) -> io::Result<()> {
@@ -61,6 +71,7 @@ impl io::Write for HashingChannelWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.hash.update(data);
         self.bytes += data.len() as u64;
+        self.counter.store(self.bytes, Ordering::Relaxed);
         let mut rest = data;
         while !rest.is_empty() {
             let room = self.block - self.buf.len();
@@ -125,7 +136,7 @@ impl io::Read for HashingChannelReader {
                 None => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
-                        "download stopped before the end of the object",
+                        DownloadStopped,
                     ))
                 }
             }
@@ -134,5 +145,18 @@ impl io::Read for HashingChannelReader {
         out[..n].copy_from_slice(&self.current[..n]);
         bytes::Buf::advance(&mut self.current, n);
         Ok(n)
+    }
+}
+
+/// The error a reader gets when the download feeding it stopped before the object's end:
+/// the download's own error is the one to report.
+#[derive(Debug, thiserror::Error)]
+#[error("download stopped before the end of the object")]
+pub struct DownloadStopped;
+
+impl DownloadStopped {
+    pub fn is(e: &io::Error) -> bool {
+        e.get_ref()
+            .is_some_and(|inner| inner.is::<DownloadStopped>())
     }
 }

@@ -1,21 +1,29 @@
 use bytes::{Bytes, BytesMut};
-use serde::{Deserialize, Serialize};
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::channel::{Chunk, ChunkReceiver, HashingChannelWriter};
 use super::{CHANNEL_DEPTH, PLAIN_BLOCK};
-use crate::crypto::Recipient;
+use crate::crypto::{PlainHasher, Recipient};
 use crate::error::{Error, Result};
-use crate::repository::Repository;
+use crate::repository::layout::segment_key;
+use crate::repository::manifest::{ObjectStats, StoredObject};
+use crate::storage::Storage;
+
+/// Streams roll over into a new object past this many stored bytes: below the size at
+/// which S3 parts start growing (16 MiB × 2,000), so memory stays part size × concurrency.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 16 << 30;
 
 #[derive(Debug, Clone)]
 pub struct EncodeOptions {
     pub zstd_level: i32,
     /// zstd worker threads per object; 0 compresses on the pipeline thread itself.
     pub zstd_workers: u32,
+    /// Stored bytes after which a stream continues in a new object.
+    pub segment_bytes: u64,
 }
 
 impl Default for EncodeOptions {
@@ -23,6 +31,7 @@ impl Default for EncodeOptions {
         EncodeOptions {
             zstd_level: 3,
             zstd_workers: 0,
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
         }
     }
 }
@@ -41,22 +50,21 @@ impl EncodeOptions {
     }
 }
 
-/// What the manifest records of one stored object.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ObjectStats {
-    /// Key relative to the backup's directory.
-    pub key: String,
-    /// Size of the stored (encrypted) object and its SHA-256: `sha256sum` checks it by hand.
-    pub size: u64,
-    pub sha256: String,
-    /// Size and BLAKE3 of the plaintext (SQL or COPY text), checked again on restore. BLAKE3
-    /// rather than SHA-256 here: it hashes every byte of the database, and BLAKE3 is several
-    /// times faster (`b3sum` checks it by hand).
-    pub plain_size: u64,
-    pub plain_blake3: String,
+/// Where a writer's objects go and how they are sealed.
+#[derive(Clone)]
+pub struct WriteTarget {
+    pub store: Arc<dyn Storage>,
+    /// `backups/<id>/`: prepended to the manifest's keys to make storage keys.
+    pub prefix: String,
+    pub recipients: Arc<Vec<Recipient>>,
+    pub hasher: PlainHasher,
+    pub opts: EncodeOptions,
 }
 
-/// Streams plaintext into one encrypted, compressed repository object.
+/// A segment to upload: its storage key and its bytes.
+type SegmentUpload = (String, ChunkReceiver);
+
+/// Streams plaintext into one or more encrypted, compressed objects.
 ///
 /// Dropping it without `finish` aborts: the encoder sees its input close without `End`,
 /// and the upload is abandoned (multipart aborted, temporary file removed).
@@ -64,32 +72,28 @@ pub struct ObjectWriter {
     key: String,
     plain_tx: Option<mpsc::Sender<Chunk>>,
     buf: BytesMut,
-    encoder: JoinHandle<Result<(u64, String, u64, String)>>,
+    encoder: JoinHandle<Result<ObjectStats>>,
     upload: JoinHandle<Result<()>>,
 }
 
 impl ObjectWriter {
-    /// `full_key` is where the object goes in the repository; `key` is how the manifest names it.
-    pub fn start(
-        repo: Arc<Repository>,
-        full_key: String,
-        key: String,
-        recipients: Arc<Vec<Recipient>>,
-        opts: EncodeOptions,
-    ) -> Self {
+    /// `key` is how the manifest names the stream (relative to the target's prefix).
+    pub fn start(target: &WriteTarget, key: String) -> Self {
         let (plain_tx, plain_rx) = mpsc::channel(CHANNEL_DEPTH);
-        let (cipher_tx, cipher_rx) = mpsc::channel(CHANNEL_DEPTH);
+        let (segment_tx, mut segment_rx) = mpsc::channel::<SegmentUpload>(1);
         let object = key.clone();
+        let t = target.clone();
         let encoder = tokio::task::spawn_blocking(move || {
-            encode(
-                plain_rx,
-                HashingChannelWriter::new(cipher_tx, PLAIN_BLOCK),
-                &recipients,
-                &opts,
-            )
-            .map_err(|e| Error::Backup(format!("compressing/encrypting {object}: {e}")))
+            encode(plain_rx, segment_tx, &object, &t)
+                .map_err(|e| Error::Backup(format!("compressing/encrypting {object}: {e}")))
         });
-        let upload = tokio::spawn(async move { repo.put_stream(&full_key, cipher_rx).await });
+        let store = target.store.clone();
+        let upload = tokio::spawn(async move {
+            while let Some((key, rx)) = segment_rx.recv().await {
+                store.put_stream(&key, rx).await?;
+            }
+            Ok(())
+        });
         ObjectWriter {
             key,
             plain_tx: Some(plain_tx),
@@ -136,8 +140,8 @@ impl ObjectWriter {
         }
     }
 
-    /// Completes the object: flushes, finishes the age and zstd streams, waits until the
-    /// repository holds the whole object, and returns what the manifest records.
+    /// Completes the stream: flushes, finishes the age and zstd streams, waits until the
+    /// store holds every object, and returns what the manifest records.
     pub async fn finish(mut self) -> Result<ObjectStats> {
         if !self.buf.is_empty() {
             let block = self.buf.split().freeze();
@@ -160,45 +164,92 @@ impl ObjectWriter {
             Err(e) => return Err(Error::Backup(format!("{}: encoder failed: {e}", self.key))),
         };
         match (&mut self.upload).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(e) => return Err(Error::Backup(format!("{}: upload failed: {e}", self.key))),
+            Ok(Ok(())) => Ok(stats),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(Error::Backup(format!("{}: upload failed: {e}", self.key))),
         }
-        let (plain_size, plain_blake3, size, sha256) = stats;
-        Ok(ObjectStats {
-            key: self.key.clone(),
+    }
+}
+
+type AgeZstd = zstd::Encoder<'static, age::stream::StreamWriter<HashingChannelWriter>>;
+
+/// One segment being written: age(zstd(plaintext)) into a channel to its upload.
+struct Segment {
+    key: String,
+    zstd: AgeZstd,
+    stored: Arc<AtomicU64>,
+}
+
+impl Segment {
+    fn open(
+        n: u32,
+        key: &str,
+        target: &WriteTarget,
+        uploads: &mpsc::Sender<SegmentUpload>,
+    ) -> std::io::Result<Self> {
+        let key = segment_key(key, n);
+        let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+        uploads
+            .blocking_send((format!("{}{key}", target.prefix), rx))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "upload stopped"))?;
+        let sink = HashingChannelWriter::new(tx, PLAIN_BLOCK);
+        let stored = sink.counter();
+        let encryptor = age::Encryptor::with_recipients(
+            target.recipients.iter().map(|r| r as &dyn age::Recipient),
+        )
+        .map_err(|e| std::io::Error::other(format!("age: {e}")))?;
+        let mut zstd = zstd::Encoder::new(encryptor.wrap_output(sink)?, target.opts.zstd_level)?;
+        zstd.include_checksum(true)?;
+        if target.opts.zstd_workers > 0 {
+            zstd.multithread(target.opts.zstd_workers)?;
+        }
+        Ok(Segment { key, zstd, stored })
+    }
+
+    fn stored_bytes(&self) -> u64 {
+        self.stored.load(Ordering::Relaxed)
+    }
+
+    /// Ends the zstd frame and the age file; the upload completes the object.
+    fn finish(self) -> std::io::Result<StoredObject> {
+        let (size, sha256) = self.zstd.finish()?.finish()?.finish()?;
+        Ok(StoredObject {
+            key: self.key,
             size,
             sha256,
-            plain_size,
-            plain_blake3,
         })
     }
 }
 
-/// Blocking half: plaintext blocks in, age(zstd(plaintext)) out.
+/// Blocking half: plaintext blocks in, one or more age(zstd(plaintext)) segments out.
 fn encode(
     mut rx: ChunkReceiver,
-    sink: HashingChannelWriter,
-    recipients: &[Recipient],
-    opts: &EncodeOptions,
-) -> std::io::Result<(u64, String, u64, String)> {
-    let encryptor =
-        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-            .map_err(|e| std::io::Error::other(format!("age: {e}")))?;
-    let age_writer = encryptor.wrap_output(sink)?;
-    let mut zstd = zstd::Encoder::new(age_writer, opts.zstd_level)?;
-    zstd.include_checksum(true)?;
-    if opts.zstd_workers > 0 {
-        zstd.multithread(opts.zstd_workers)?;
-    }
-    let mut hash = blake3::Hasher::new();
+    uploads: mpsc::Sender<SegmentUpload>,
+    key: &str,
+    target: &WriteTarget,
+) -> std::io::Result<ObjectStats> {
+    let mut hash = target.hasher.hasher();
     let mut plain = 0u64;
+    let mut parts = Vec::new();
+    // A segment opens with its first byte, so a stream never ends in an empty segment.
+    let mut current: Option<Segment> = None;
     loop {
         match rx.blocking_recv() {
             Some(Chunk::Data(block)) => {
                 hash.update(&block);
                 plain += block.len() as u64;
-                zstd.write_all(&block)?;
+                let segment = match current.as_mut() {
+                    Some(s) => s,
+                    None => {
+                        current.insert(Segment::open(parts.len() as u32, key, target, &uploads)?)
+                    }
+                };
+                segment.zstd.write_all(&block)?;
+                if segment.stored_bytes() >= target.opts.segment_bytes {
+                    if let Some(full) = current.take() {
+                        parts.push(full.finish()?);
+                    }
+                }
             }
             Some(Chunk::End) => break,
             None => {
@@ -209,8 +260,18 @@ fn encode(
             }
         }
     }
-    let age_writer = zstd.finish()?;
-    let sink = age_writer.finish()?;
-    let (size, sha) = sink.finish()?;
-    Ok((plain, hash.finalize().to_hex().to_string(), size, sha))
+    let last = match current.take() {
+        Some(s) => Some(s),
+        // An empty stream is still one (empty) object.
+        None if parts.is_empty() => Some(Segment::open(0, key, target, &uploads)?),
+        None => None,
+    };
+    if let Some(s) = last {
+        parts.push(s.finish()?);
+    }
+    Ok(ObjectStats {
+        parts,
+        plain_size: plain,
+        plain_hash: hash.finalize().to_hex().to_string(),
+    })
 }

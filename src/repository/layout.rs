@@ -7,8 +7,12 @@ use rand::Rng;
 pub const DESCRIPTOR_KEY: &str = "lifeboat.json";
 /// Every backup lives under `backups/<id>/`.
 pub const BACKUPS_DIR: &str = "backups/";
+/// Locks: `locks/<token>-<n>.json`.
+pub const LOCKS_DIR: &str = "locks/";
 pub const MANIFEST_NAME: &str = "manifest.json";
 pub const IN_PROGRESS_NAME: &str = "in-progress.json";
+/// A signed document `x` has its minisign signature beside it at `x.minisig`.
+pub const SIGNATURE_SUFFIX: &str = ".minisig";
 
 /// A backup's id: its start time in UTC plus a random suffix, so ids sort by time and two
 /// backups started in the same second do not collide.
@@ -42,8 +46,16 @@ pub fn manifest_key(id: &BackupId) -> String {
     format!("{}{MANIFEST_NAME}", backup_prefix(id))
 }
 
-pub fn in_progress_key(id: &BackupId) -> String {
-    format!("{}{IN_PROGRESS_NAME}", backup_prefix(id))
+pub fn signature_key(document_key: &str) -> String {
+    format!("{document_key}{SIGNATURE_SUFFIX}")
+}
+
+pub fn in_progress_key(prefix: &str) -> String {
+    format!("{prefix}{IN_PROGRESS_NAME}")
+}
+
+pub fn lock_key(token: &str, generation: u32) -> String {
+    format!("{LOCKS_DIR}{token}-{generation}.json")
 }
 
 /// A directory name for a database inside a backup: its position plus a readable,
@@ -55,6 +67,18 @@ pub fn database_dir(index: usize, name: &str) -> String {
 /// The file name stem of a table's data object: its position and readable name.
 pub fn table_stem(index: usize, schema: &str, name: &str) -> String {
     format!("{index:05}-{}", safe_name(&format!("{schema}.{name}")))
+}
+
+/// The key of segment `n` of a stream stored under `key` (`…/x.copy.zst.age`): segment 0 is
+/// `key` itself, later ones `…/x.copy.s0001.zst.age`. The manifest lists them in order.
+pub fn segment_key(key: &str, n: u32) -> String {
+    if n == 0 {
+        return key.to_string();
+    }
+    match key.strip_suffix(".zst.age") {
+        Some(stem) => format!("{stem}.s{n:04}.zst.age"),
+        None => format!("{key}.s{n:04}"),
+    }
 }
 
 fn safe_name(name: &str) -> String {
@@ -70,11 +94,10 @@ fn safe_name(name: &str) -> String {
         .collect()
 }
 
-/// Splits `backups/<id>/rest` into the id, if the key is inside a backup.
-pub fn backup_of_key(key: &str) -> Option<(BackupId, &str)> {
-    let rest = key.strip_prefix(BACKUPS_DIR)?;
-    let (id, tail) = rest.split_once('/')?;
-    BackupId::is_valid(id).then(|| (BackupId(id.to_string()), tail))
+/// The id of a `backups/<id>/` prefix, if it is one.
+pub fn backup_of_prefix(prefix: &str) -> Option<BackupId> {
+    let id = prefix.strip_prefix(BACKUPS_DIR)?.strip_suffix('/')?;
+    BackupId::is_valid(id).then(|| BackupId(id.to_string()))
 }
 
 #[cfg(test)]
@@ -87,9 +110,9 @@ mod tests {
         let b = BackupId::new("2026-01-02T00:00:00Z".parse().unwrap());
         assert!(a < b);
         assert!(BackupId::is_valid(&a.0));
-        let key = manifest_key(&a);
-        assert_eq!(backup_of_key(&key), Some((a.clone(), MANIFEST_NAME)));
-        assert_eq!(backup_of_key("backups/../x"), None);
+        assert_eq!(backup_of_prefix(&backup_prefix(&a)), Some(a.clone()));
+        assert_eq!(backup_of_prefix("backups/../"), None);
+        assert_eq!(backup_of_prefix("backups/x/y/"), None);
     }
 
     #[test]
@@ -99,6 +122,18 @@ mod tests {
         assert_eq!(
             table_stem(7, "public", "Order Items"),
             "00007-public.Order_Items"
+        );
+    }
+
+    #[test]
+    fn segments_keep_the_extension() {
+        assert_eq!(
+            segment_key("db/data/1-t.copy.zst.age", 0),
+            "db/data/1-t.copy.zst.age"
+        );
+        assert_eq!(
+            segment_key("db/data/1-t.copy.zst.age", 12),
+            "db/data/1-t.copy.s0012.zst.age"
         );
     }
 }

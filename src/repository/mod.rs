@@ -1,106 +1,105 @@
-//! Where backups live: a local directory or an S3(-compatible) bucket, behind one small
-//! interface of whole-object and streamed reads and writes. Writes are atomic: an object is
-//! either absent or complete (temporary file + rename; S3 multipart completed last).
+//! The repository format: everything lifeboat stores, typed in one place, and the rules
+//! that make writing and deleting it safe (docs/repository-format.md states them first).
+//!
+//! - [`layout`]: object keys; [`descriptor`], [`manifest`]: the documents;
+//! - signed documents: every document lifeboat writes has a minisign signature beside it,
+//!   written before the document itself, and readers check it against the configured
+//!   trusted keys;
+//! - [`transaction`]: a multi-object write (a backup) — begin (marker, heartbeat), write
+//!   objects, commit (manifest last, only if every object is present and the marker is
+//!   fresh), abort;
+//! - [`delete`]: the delete path — the document first, then its objects, so nothing half
+//!   deleted ever looks valid;
+//! - [`lock`]: shared and exclusive repository locks (restic's semantics);
+//! - [`catalog`]: which backups exist, `latest`, cleanup of interrupted writes.
+//!
+//! The storage underneath is a [`Storage`]: this module never knows which one.
 
+pub mod catalog;
+pub mod delete;
 mod descriptor;
 pub mod layout;
-mod local;
-mod s3;
+pub mod liveness;
+pub mod lock;
+pub mod manifest;
+pub mod transaction;
 
-pub use descriptor::{RepoDescriptor, FORMAT_VERSION};
+pub use descriptor::RepoDescriptor;
 pub use layout::{backup_prefix, BackupId, DESCRIPTOR_KEY};
+pub use manifest::FORMAT_VERSION;
 
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
-use std::path::PathBuf;
+use std::sync::Arc;
 
+use crate::crypto::sign::{self, SignatureProblem, Verified};
+use crate::crypto::{SigningKey, TrustedKey};
 use crate::error::{Error, Result};
-use crate::pipeline::{ChunkReceiver, ChunkSender};
+use crate::storage::{self, Storage, StorageSettings};
 
+/// Which signatures a reader accepts.
+#[derive(Clone, Default)]
+pub struct Trust {
+    /// Public keys from configuration (never from the repository).
+    pub keys: Vec<TrustedKey>,
+    /// Break-glass: read documents whose signature is missing or wrong, with a warning.
+    pub skip_check: bool,
+}
+
+/// The keys a command was given: a signing key to write, trusted keys to read.
+#[derive(Clone, Default)]
+pub struct Keys {
+    pub signer: Option<Arc<SigningKey>>,
+    pub trust: Trust,
+}
+
+/// What the check of a document's signature found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RepoLocation {
-    Local(PathBuf),
-    S3 { bucket: String, prefix: String },
+pub enum SignatureStatus {
+    Verified(Verified),
+    /// Not checked: no trusted key is configured.
+    Unchecked,
+    /// Format 1 documents were never signed.
+    Legacy,
+    Failed(SignatureProblem),
 }
 
-impl RepoLocation {
-    /// Accepts a path, `file:///path` or `s3://bucket/prefix`.
-    pub fn parse(url: &str) -> Result<Self> {
-        let url = url.trim();
-        if let Some(rest) = url.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(Error::config(format!(
-                    "repository `{url}` names no bucket (expected s3://bucket/prefix)"
-                )));
-            }
-            return Ok(RepoLocation::S3 {
-                bucket: bucket.to_string(),
-                prefix: prefix.trim_matches('/').to_string(),
-            });
-        }
-        if let Some(path) = url.strip_prefix("file://") {
-            return Ok(RepoLocation::Local(PathBuf::from(path)));
-        }
-        if url.contains("://") {
-            return Err(Error::config(format!(
-                "repository `{url}`: unsupported scheme (use a path, file://… or s3://…)"
-            )));
-        }
-        if url.is_empty() {
-            return Err(Error::config("repository location is empty"));
-        }
-        Ok(RepoLocation::Local(PathBuf::from(url)))
-    }
-}
-
-impl std::fmt::Display for RepoLocation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl SignatureStatus {
+    /// A short word for listings.
+    pub fn label(&self) -> String {
         match self {
-            RepoLocation::Local(p) => write!(f, "{}", p.display()),
-            RepoLocation::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
-            RepoLocation::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+            SignatureStatus::Verified(v) => format!("signed {}", v.key_id),
+            SignatureStatus::Unchecked => "unchecked".into(),
+            SignatureStatus::Legacy => "UNSIGNED (format 1)".into(),
+            SignatureStatus::Failed(SignatureProblem::Missing) => "UNSIGNED".into(),
+            SignatureStatus::Failed(SignatureProblem::UntrustedKey(k)) => {
+                format!("UNTRUSTED KEY {k}")
+            }
+            SignatureStatus::Failed(_) => "BAD SIGNATURE".into(),
         }
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct RepoSettings {
-    pub location: RepoLocation,
-    pub endpoint: Option<String>,
-    pub region: Option<String>,
-    pub path_style: bool,
-    pub part_size: u64,
-    pub upload_concurrency: usize,
-}
-
-#[derive(Debug, Clone)]
-pub struct ObjectInfo {
-    /// Key relative to the repository root.
-    pub key: String,
-    pub size: u64,
-    pub modified: Option<DateTime<Utc>>,
-}
-
-pub enum Repository {
-    Local(local::LocalRepo),
-    S3(s3::S3Repo),
+pub struct Repository {
+    store: Arc<dyn Storage>,
+    keys: Keys,
 }
 
 impl Repository {
-    pub async fn open(settings: &RepoSettings) -> Result<Self> {
-        Ok(match &settings.location {
-            RepoLocation::Local(path) => Repository::Local(local::LocalRepo::new(path.clone())),
-            RepoLocation::S3 { .. } => Repository::S3(s3::S3Repo::connect(settings).await?),
-        })
+    pub fn new(store: Arc<dyn Storage>, keys: Keys) -> Self {
+        Repository { store, keys }
+    }
+
+    pub async fn open(settings: &StorageSettings, keys: Keys) -> Result<Self> {
+        Ok(Self::new(storage::open(settings).await?, keys))
+    }
+
+    pub fn store(&self) -> &Arc<dyn Storage> {
+        &self.store
     }
 
     /// How errors and reports name this repository (never with credentials).
     pub fn name(&self) -> String {
-        match self {
-            Repository::Local(r) => r.name(),
-            Repository::S3(r) => r.name(),
-        }
+        self.store.name()
     }
 
     pub fn error(&self, reason: impl Into<String>) -> Error {
@@ -110,112 +109,154 @@ impl Repository {
         }
     }
 
-    pub async fn put_bytes(&self, key: &str, data: Bytes) -> Result<()> {
-        match self {
-            Repository::Local(r) => r.put_bytes(key, data).await,
-            Repository::S3(r) => r.put_bytes(key, data).await,
-        }
+    pub fn trust(&self) -> &Trust {
+        &self.keys.trust
     }
 
-    pub async fn get_bytes(&self, key: &str) -> Result<Bytes> {
-        match self {
-            Repository::Local(r) => r.get_bytes(key).await,
-            Repository::S3(r) => r.get_bytes(key).await,
-        }
+    fn signer(&self) -> Result<&SigningKey> {
+        self.keys.signer.as_deref().ok_or_else(|| {
+            Error::Key(
+                "no signing key given: writing to a repository needs one (--signing-key, \
+                 LIFEBOAT_SIGNING_KEY_FILE or [signing] key_file); make one with `lifeboat key \
+                 generate --signing FILE`"
+                    .into(),
+            )
+        })
     }
 
-    /// Stores a stream of chunks as one object; the object appears only if the stream
-    /// ends with `Chunk::End`, and a stream that closes early leaves nothing behind.
-    pub async fn put_stream(&self, key: &str, rx: ChunkReceiver) -> Result<()> {
-        match self {
-            Repository::Local(r) => r.put_stream(key, rx).await,
-            Repository::S3(r) => r.put_stream(key, rx).await,
+    /// Fails before anything is read into a database if signatures cannot be checked: no
+    /// trusted key configured, and no break-glass override.
+    pub fn require_trust(&self) -> Result<()> {
+        if self.keys.trust.keys.is_empty() && !self.keys.trust.skip_check {
+            return Err(Error::Key(
+                "no trusted signing key configured: restoring runs SQL from the repository, so \
+                 only backups signed by a trusted key are accepted. Give the backup side's \
+                 public key with --trusted-key, LIFEBOAT_TRUSTED_KEYS or [signing] \
+                 trusted_keys"
+                    .into(),
+            ));
         }
+        Ok(())
     }
 
-    /// Sends an object's bytes as chunks followed by `Chunk::End`. Returns `Ok` early if
-    /// the receiver goes away: the consumer reports its own error.
-    pub async fn get_stream(&self, key: &str, tx: ChunkSender) -> Result<()> {
-        match self {
-            Repository::Local(r) => r.get_stream(key, tx).await,
-            Repository::S3(r) => r.get_stream(key, tx).await,
-        }
+    /// Writes a signed document: the signature first, then the document, so a document
+    /// never exists without its signature. The trusted comment names the key, binding the
+    /// signature to where the document lives.
+    pub(crate) async fn put_signed(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
+        let signer = self.signer()?;
+        let signature = signer.sign(&bytes, &format!("lifeboat {key}"))?;
+        self.store
+            .put(&layout::signature_key(key), Bytes::from(signature))
+            .await?;
+        self.store.put(key, Bytes::from(bytes)).await
     }
 
-    /// Every object under `prefix` (recursively), in key order.
-    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
-        match self {
-            Repository::Local(r) => r.list(prefix).await,
-            Repository::S3(r) => r.list(prefix).await,
-        }
+    /// Reads a document and checks its signature (when trusted keys are configured).
+    pub(crate) async fn get_signed(&self, key: &str) -> Result<(Bytes, SignatureStatus)> {
+        let bytes = self.store.get(key).await?;
+        let status = self.signature_status(key, &bytes).await?;
+        Ok((bytes, status))
     }
 
-    pub async fn exists(&self, key: &str) -> Result<bool> {
-        match self.get_bytes_if_exists(key).await? {
-            Some(_) => Ok(true),
-            None => Ok(false),
+    async fn signature_status(&self, key: &str, bytes: &[u8]) -> Result<SignatureStatus> {
+        if self.keys.trust.keys.is_empty() {
+            return Ok(SignatureStatus::Unchecked);
         }
-    }
-
-    pub async fn get_bytes_if_exists(&self, key: &str) -> Result<Option<Bytes>> {
-        match self.get_bytes(key).await {
-            Ok(b) => Ok(Some(b)),
-            Err(Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    pub async fn delete(&self, key: &str) -> Result<()> {
-        match self {
-            Repository::Local(r) => r.delete(key).await,
-            Repository::S3(r) => r.delete(key).await,
-        }
-    }
-
-    /// Deletes every object under `prefix`.
-    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize> {
-        let objects = self.list(prefix).await?;
-        let n = objects.len();
-        for o in objects {
-            self.delete(&o.key).await?;
-        }
-        if let Repository::Local(r) = self {
-            r.remove_empty_dirs(prefix);
-        }
-        Ok(n)
-    }
-
-    /// Fails with a readable message if the repository cannot be reached or written.
-    pub async fn check_reachable(&self) -> Result<()> {
-        match self {
-            Repository::Local(r) => r.check_reachable().await,
-            Repository::S3(r) => r.check_reachable().await,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_locations() {
-        assert_eq!(
-            RepoLocation::parse("s3://bkt/nightly/app/").unwrap(),
-            RepoLocation::S3 {
-                bucket: "bkt".into(),
-                prefix: "nightly/app".into()
+        let signature = match self.store.get(&layout::signature_key(key)).await {
+            Ok(s) => s,
+            Err(Error::NotFound { .. }) => {
+                return Ok(SignatureStatus::Failed(SignatureProblem::Missing))
             }
-        );
-        assert_eq!(
-            RepoLocation::parse("file:///var/backups").unwrap(),
-            RepoLocation::Local("/var/backups".into())
-        );
-        assert_eq!(
-            RepoLocation::parse("./repo").unwrap(),
-            RepoLocation::Local("./repo".into())
-        );
-        assert!(RepoLocation::parse("s3:///x").is_err());
-        assert!(RepoLocation::parse("gs://bucket").is_err());
+            Err(e) => return Err(e),
+        };
+        let text = String::from_utf8_lossy(&signature);
+        Ok(match sign::verify(bytes, &text, &self.keys.trust.keys) {
+            Ok(v) if v.comment == format!("lifeboat {key}") => SignatureStatus::Verified(v),
+            // A valid signature made for another document, copied here.
+            Ok(v) => SignatureStatus::Failed(SignatureProblem::Invalid(v.key_id)),
+            Err(p) => SignatureStatus::Failed(p),
+        })
+    }
+
+    /// Applies the trust policy to a document's signature status.
+    pub(crate) fn accept(&self, what: &str, status: &SignatureStatus) -> Result<()> {
+        let problem = match status {
+            SignatureStatus::Verified(_) => return Ok(()),
+            SignatureStatus::Unchecked => "no trusted signing key is configured".to_string(),
+            SignatureStatus::Legacy => {
+                "it was written in format 1, before backups were signed".to_string()
+            }
+            SignatureStatus::Failed(p) => p.to_string(),
+        };
+        if self.keys.trust.skip_check {
+            tracing::warn!(
+                "SIGNATURE NOT VERIFIED for {what}: {problem}. --insecure-skip-signature is set, \
+                 so it is used anyway: anyone who could write to the repository could have \
+                 written it"
+            );
+            return Ok(());
+        }
+        Err(Error::Unauthenticated {
+            what: what.to_string(),
+            problem,
+        })
+    }
+
+    /// Reads and checks the repository descriptor.
+    pub async fn descriptor(&self) -> Result<RepoDescriptor> {
+        let (bytes, status) = match self.get_signed(DESCRIPTOR_KEY).await {
+            Ok(found) => found,
+            Err(Error::NotFound { .. }) => return Err(Error::NotARepository { repo: self.name() }),
+            Err(e) => return Err(e),
+        };
+        let d: RepoDescriptor = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            object: format!("{}/{DESCRIPTOR_KEY}", self.name()),
+            reason: e.to_string(),
+        })?;
+        if d.format_version > FORMAT_VERSION {
+            return Err(self.error(format!(
+                "uses format {} from {}; upgrade lifeboat",
+                d.format_version, d.created_by
+            )));
+        }
+        if d.format_version >= 2 && !matches!(status, SignatureStatus::Unchecked) {
+            self.accept(&format!("the descriptor of {}", self.name()), &status)?;
+        }
+        Ok(d)
+    }
+
+    /// The descriptor of a repository this lifeboat may write to (format 2).
+    pub async fn descriptor_for_write(&self) -> Result<RepoDescriptor> {
+        self.signer()?;
+        let d = self.descriptor().await?;
+        if d.format_version < FORMAT_VERSION {
+            return Err(self.error(format!(
+                "is in format {}, which this lifeboat restores from but no longer writes (it \
+                 has no signatures); create a new repository with `lifeboat init` for new \
+                 backups — the old backups stay restorable",
+                d.format_version
+            )));
+        }
+        Ok(d)
+    }
+
+    /// `lifeboat init`: writes the signed descriptor; refuses a location that already holds
+    /// a repository or any backup.
+    pub async fn init(&self, recipient_fingerprints: Vec<String>) -> Result<RepoDescriptor> {
+        let signer = self.signer()?;
+        if self.store.head(DESCRIPTOR_KEY).await?.is_some() {
+            return Err(self.error("already holds a lifeboat repository; nothing was changed"));
+        }
+        if !storage::list_all(self.store.as_ref(), layout::BACKUPS_DIR)
+            .await?
+            .is_empty()
+        {
+            return Err(self.error(
+                "already holds backups but no lifeboat.json; refusing to initialize over them",
+            ));
+        }
+        let d = RepoDescriptor::new(recipient_fingerprints, vec![signer.id()]);
+        self.put_signed(DESCRIPTOR_KEY, d.to_json()).await?;
+        Ok(d)
     }
 }

@@ -16,11 +16,12 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::catalog;
-use crate::crypto::{self, Identity};
+use crate::crypto::{self, Identity, PlainHasher};
 use crate::error::{Error, Result};
-use crate::manifest::{DatabaseBackup, Manifest};
+use crate::pipeline::ReadSource;
 use crate::postgres::{self, ConnSpec, PgTools};
+use crate::repository::lock::{LockKind, LockOptions};
+use crate::repository::manifest::{DatabaseBackup, Manifest, KEYED_BLAKE3};
 use crate::repository::{backup_prefix, BackupId, Repository};
 pub use script::Source;
 
@@ -41,6 +42,11 @@ pub struct RestoreOptions {
     pub globals: bool,
     pub pg_bin_dir: Option<std::path::PathBuf>,
     pub progress: crate::progress::Progress,
+    /// How long to wait for an exclusive lock (a prune) to go away.
+    pub lock: LockOptions,
+    /// Read without taking a lock (read-only credentials): nothing stops a concurrent prune
+    /// from deleting the backup meanwhile.
+    pub no_lock: bool,
 }
 
 /// What a restore did and how long each step took: the RTO evidence.
@@ -63,24 +69,50 @@ pub async fn restore(
     identities: Vec<Identity>,
     opts: &RestoreOptions,
 ) -> Result<RestoreReport> {
-    let started = Instant::now();
     if opts.schema_only && opts.data_only {
         return Err(Error::config(
             "--schema-only and --data-only exclude each other",
         ));
     }
-    let manifest = catalog::resolve(&repo, &opts.backup).await?;
+    repo.require_trust()?;
+    let lock = if opts.no_lock {
+        None
+    } else {
+        Some(repo.lock(LockKind::Shared, "restore", opts.lock).await?)
+    };
+    let result = restore_locked(&repo, target, identities, opts).await;
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
+    result
+}
+
+/// The restore proper: resolve and authenticate the backup, check keys and target, then
+/// load. Nothing is written to the target before the backup's signature and the keys are
+/// checked.
+async fn restore_locked(
+    repo: &Arc<Repository>,
+    target: &ConnSpec,
+    identities: Vec<Identity>,
+    opts: &RestoreOptions,
+) -> Result<RestoreReport> {
+    let started = Instant::now();
+    let manifest = repo.resolve(&opts.backup).await?;
     let db = pick_database(&manifest, opts.database.as_deref())?.clone();
     check_identities(&manifest, &identities)?;
+    let hasher = plain_hasher(&manifest, &identities)?;
     let tables = if opts.tables.is_empty() {
         None
     } else {
         Some(select::resolve(&db, &opts.tables)?)
     };
     let source = Source {
-        repo: repo.clone(),
-        prefix: backup_prefix(&BackupId(manifest.id.clone())),
-        identities: Arc::new(identities),
+        read: ReadSource {
+            store: repo.store().clone(),
+            prefix: backup_prefix(&BackupId(manifest.id.clone())),
+            identities: Arc::new(identities),
+            hasher,
+        },
     };
     let psql = PgTools::new(opts.pg_bin_dir.clone()).newest("psql")?;
 
@@ -345,6 +377,19 @@ fn pick_database<'a>(manifest: &'a Manifest, wanted: Option<&str>) -> Result<&'a
                 names.join(", ")
             )))
         }
+    }
+}
+
+/// How this backup's plaintext hashes are checked: format 2 keys them with a key only the
+/// recipients can open.
+pub fn plain_hasher(manifest: &Manifest, identities: &[Identity]) -> Result<PlainHasher> {
+    match (&manifest.plain_hash.algorithm[..], &manifest.plain_hash.key) {
+        ("blake3", None) => Ok(PlainHasher::Blake3),
+        (KEYED_BLAKE3, Some(sealed)) => PlainHasher::open(sealed, identities, &manifest.id),
+        (other, _) => Err(Error::Corrupt {
+            object: format!("manifest of backup {}", manifest.id),
+            reason: format!("unknown plaintext hash `{other}`"),
+        }),
     }
 }
 

@@ -1,32 +1,21 @@
 //! Running the SQL objects of a backup: large ones streamed through psql, small ones read
 //! whole and run over our own connection.
 
-use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
-use crate::crypto::Identity;
 use crate::error::{Error, Result};
-use crate::pipeline::{ObjectReader, ObjectStats};
+use crate::pipeline::{ObjectReader, ObjectStats, ReadSource};
 use crate::postgres::{ConnSpec, PgTool};
-use crate::repository::Repository;
 
 /// Where a backup's objects are and how to read them.
 #[derive(Clone)]
 pub struct Source {
-    pub repo: Arc<Repository>,
-    /// `backups/<id>/`
-    pub prefix: String,
-    pub identities: Arc<Vec<Identity>>,
+    pub read: ReadSource,
 }
 
 impl Source {
     pub fn open(&self, object: &ObjectStats) -> ObjectReader {
-        ObjectReader::open(
-            self.repo.clone(),
-            format!("{}{}", self.prefix, object.key),
-            object.clone(),
-            self.identities.clone(),
-        )
+        ObjectReader::open(&self.read, object.clone())
     }
 
     /// Reads a whole (small) object as text, verified.
@@ -38,7 +27,7 @@ impl Source {
             buf.extend_from_slice(&chunk);
         }
         String::from_utf8(buf).map_err(|_| Error::Corrupt {
-            object: object.key.clone(),
+            object: object.name().to_string(),
             reason: "SQL script is not valid UTF-8".into(),
         })
     }
@@ -96,7 +85,7 @@ pub async fn run_with_psql(
     if !status.success() {
         return Err(Error::Restore(format!(
             "{} failed on {}: {}",
-            object.key,
+            object.name(),
             target.display(),
             if err_text.is_empty() {
                 status.to_string()

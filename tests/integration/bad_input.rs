@@ -15,9 +15,8 @@ fn backed_up() -> (Setup, String, serde_json::Value) {
 }
 
 fn data_object(setup: &Setup, m: &serde_json::Value) -> PathBuf {
-    let key = m["databases"][0]["tables"][0]["object"]["key"]
-        .as_str()
-        .unwrap();
+    let key_owned = first_key(&m["databases"][0]["tables"][0]["object"]);
+    let key = key_owned.as_str();
     setup
         .repo
         .local
@@ -90,9 +89,8 @@ fn truncated_object_fails_and_leaves_nothing() {
     let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     f.set_len(len / 2).unwrap();
     let (out, target) = restore_into_new(&setup, &[]);
-    let key = m["databases"][0]["tables"][0]["object"]["key"]
-        .as_str()
-        .unwrap();
+    let key_owned = first_key(&m["databases"][0]["tables"][0]["object"]);
+    let key = key_owned.as_str();
     fails(out, 3, &[key, "corrupt"]);
     assert!(
         !db_exists(&setup.pg, &target),
@@ -109,9 +107,8 @@ fn one_flipped_byte_is_caught() {
     bytes[i] ^= 0x01;
     std::fs::write(&path, bytes).unwrap();
     let (out, target) = restore_into_new(&setup, &[]);
-    let key = m["databases"][0]["tables"][0]["object"]["key"]
-        .as_str()
-        .unwrap();
+    let key_owned = first_key(&m["databases"][0]["tables"][0]["object"]);
+    let key = key_owned.as_str();
     fails(out, 3, &[key]);
     assert!(!db_exists(&setup.pg, &target));
 }
@@ -126,9 +123,7 @@ fn missing_object_is_named() {
         4,
         &[
             "not found",
-            m["databases"][0]["tables"][0]["object"]["key"]
-                .as_str()
-                .unwrap(),
+            first_key(&m["databases"][0]["tables"][0]["object"]).as_str(),
         ],
     );
 }
@@ -164,6 +159,14 @@ fn missing_bucket_is_named() {
     ];
     let out = lifeboat(&["--repo", "s3://no-such-bucket-lifeboat/x", "list"], &env);
     fails(out, 4, &["no-such-bucket-lifeboat", "does not exist"]);
+    // init needs a signing key first of all (exit 2), then finds the bucket missing.
+    let out = lifeboat(&["--repo", "s3://no-such-bucket-lifeboat/x", "init"], &env);
+    fails(out, 2, &["no signing key", "LIFEBOAT_SIGNING_KEY_FILE"]);
+    let mut env = env;
+    env.push((
+        "LIFEBOAT_SIGNING_KEY_FILE".into(),
+        keys.signing.display().to_string(),
+    ));
     let out = lifeboat(&["--repo", "s3://no-such-bucket-lifeboat/x", "init"], &env);
     fails(out, 4, &["does not exist"]);
 }

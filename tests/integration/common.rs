@@ -145,11 +145,16 @@ pub fn normalize_dump(dump: &str) -> String {
         .join("\n")
 }
 
-/// An age key pair in a temp dir.
+/// An age key pair and a signing key pair in a temp dir.
 pub struct Keys {
     pub dir: tempfile::TempDir,
     pub identity: PathBuf,
     pub recipient: String,
+    /// The secret signing key (minisign format) and its public key file, `.pub`.
+    pub signing: PathBuf,
+    pub signing_pub: PathBuf,
+    /// The public signing key, `RW…`.
+    pub trusted: String,
 }
 
 pub fn keys() -> Keys {
@@ -157,11 +162,27 @@ pub fn keys() -> Keys {
     let (text, public) = lifeboat::crypto::generate_identity_file();
     let identity = dir.path().join("key.txt");
     std::fs::write(&identity, text).unwrap();
+    let (secret, public_file, key) = lifeboat::crypto::sign::generate().unwrap();
+    let signing = dir.path().join("signing.key");
+    let signing_pub = dir.path().join("signing.key.pub");
+    std::fs::write(&signing, secret).unwrap();
+    std::fs::write(&signing_pub, public_file).unwrap();
     Keys {
         dir,
         identity,
         recipient: public.to_string(),
+        signing,
+        signing_pub,
+        trusted: key.public_base64(),
     }
+}
+
+/// The key of a stream's first (usually only) stored object, from a manifest's JSON.
+pub fn first_key(stream: &serde_json::Value) -> String {
+    stream["parts"][0]["key"]
+        .as_str()
+        .expect("a stream with parts")
+        .to_string()
 }
 
 /// A repository location plus the environment lifeboat needs to reach it.
@@ -206,19 +227,24 @@ pub fn s3_repo_in(bucket: &str) -> Repo {
     }
 }
 
+/// A plain S3 client for the moto server, to look behind lifeboat's back.
+pub fn s3_client() -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(s3_endpoint())
+        .force_path_style(true)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
 pub fn create_bucket(bucket: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let conf = aws_sdk_s3::config::Builder::new()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(s3_endpoint())
-            .force_path_style(true)
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .build();
-        aws_sdk_s3::Client::from_conf(conf)
+        s3_client()
             .create_bucket()
             .bucket(bucket)
             .send()
@@ -296,6 +322,10 @@ impl Setup {
         env.push((
             "LIFEBOAT_AGE_IDENTITY_FILE".into(),
             self.keys.identity.display().to_string(),
+        ));
+        env.push((
+            "LIFEBOAT_SIGNING_KEY_FILE".into(),
+            self.keys.signing.display().to_string(),
         ));
         env.push((
             "LIFEBOAT_PG_BIN_DIR".into(),

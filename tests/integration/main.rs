@@ -8,3 +8,4 @@ mod consistency;
 mod crash;
 mod fidelity;
 mod roundtrip;
+mod storage;

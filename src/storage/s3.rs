@@ -1,19 +1,21 @@
-//! A repository in an S3 bucket or an S3-compatible store (MinIO, Ceph, R2…).
+//! A store in an S3 bucket or an S3-compatible store (MinIO, Ceph, R2…).
 //!
 //! Compatibility first: request checksums are sent and validated only when an operation
 //! requires them (older stores reject the SDK's default aws-chunked CRC32 bodies), path-style
 //! addressing is available, objects are deleted one by one (DeleteObjects needs Content-MD5
 //! on some stores) and nothing relies on conditional writes.
 
+use async_trait::async_trait;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::RequestId;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use bytes::{Bytes, BytesMut};
 use tokio::task::JoinSet;
 
-use super::{ObjectInfo, RepoLocation, RepoSettings};
+use super::{Listing, ObjectMeta, Storage, StorageLocation, StorageSettings};
 use crate::error::{Error, Result};
 use crate::pipeline::{Chunk, ChunkReceiver, ChunkSender};
 
@@ -26,7 +28,7 @@ const MAX_PART_SIZE: u64 = 5 << 30;
 const GROWTH_START: i32 = 2_000;
 const GROWTH_STEP: i32 = 1_000;
 
-pub struct S3Repo {
+pub struct S3Store {
     client: Client,
     bucket: String,
     prefix: String,
@@ -35,9 +37,9 @@ pub struct S3Repo {
     concurrency: usize,
 }
 
-impl S3Repo {
-    pub async fn connect(settings: &RepoSettings) -> Result<Self> {
-        let RepoLocation::S3 { bucket, prefix } = &settings.location else {
+impl S3Store {
+    pub async fn connect(settings: &StorageSettings) -> Result<Self> {
+        let StorageLocation::S3 { bucket, prefix } = &settings.location else {
             return Err(Error::config("not an S3 location"));
         };
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
@@ -55,7 +57,7 @@ impl S3Repo {
         if let Some(ep) = &settings.endpoint {
             builder = builder.endpoint_url(ep);
         }
-        Ok(S3Repo {
+        Ok(S3Store {
             client: Client::from_conf(builder.build()),
             bucket: bucket.clone(),
             prefix: prefix.clone(),
@@ -66,14 +68,6 @@ impl S3Repo {
             part_size: settings.part_size,
             concurrency: settings.upload_concurrency,
         })
-    }
-
-    pub fn name(&self) -> String {
-        RepoLocation::S3 {
-            bucket: self.bucket.clone(),
-            prefix: self.prefix.clone(),
-        }
-        .to_string()
     }
 
     fn full_key(&self, key: &str) -> String {
@@ -94,7 +88,8 @@ impl S3Repo {
         }
     }
 
-    /// Turns an SDK error into one sentence naming the bucket or key and what to do.
+    /// Turns an SDK error into one sentence naming the bucket or key and what to do: the
+    /// service's code, message and request id, never the SDK's internal structures.
     fn sdk_err<E, R>(&self, what: &str, key: &str, err: SdkError<E, R>) -> Error
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -112,18 +107,7 @@ impl S3Repo {
                     key: key.to_string(),
                 }
             }
-            "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" => format!(
-                "{what} {key}: access denied ({code}); check the AWS credentials and the bucket policy"
-            ),
-            _ => match &err {
-                SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => format!(
-                    "{what} {key}: cannot reach the S3 endpoint {} ({}); check --s3-endpoint / \
-                     AWS_ENDPOINT_URL and the network",
-                    self.endpoint,
-                    DisplayErrorContext(&err)
-                ),
-                _ => format!("{what} {key}: {}", DisplayErrorContext(&err)),
-            },
+            _ => format!("{what} {key}: {}", describe(&err, &self.endpoint)),
         };
         Error::Repository {
             repo: self.name(),
@@ -131,7 +115,7 @@ impl S3Repo {
         }
     }
 
-    pub async fn put_bytes(&self, key: &str, data: Bytes) -> Result<()> {
+    async fn put_object(&self, key: &str, data: Bytes) -> Result<()> {
         let len = data.len() as i64;
         self.client
             .put_object()
@@ -145,12 +129,16 @@ impl S3Repo {
         Ok(())
     }
 
-    async fn open_object(&self, key: &str) -> Result<ByteStream> {
-        let out = self
+    async fn open_object(&self, key: &str, offset: u64) -> Result<ByteStream> {
+        let mut get = self
             .client
             .get_object()
             .bucket(&self.bucket)
-            .key(self.full_key(key))
+            .key(self.full_key(key));
+        if offset > 0 {
+            get = get.range(format!("bytes={offset}-"));
+        }
+        let out = get
             .send()
             .await
             .map_err(|e| self.sdk_err("cannot read", key, e))?;
@@ -162,15 +150,6 @@ impl S3Repo {
             repo: self.name(),
             reason: format!("reading {key} failed midway: {e}"),
         }
-    }
-
-    pub async fn get_bytes(&self, key: &str) -> Result<Bytes> {
-        let body = self.open_object(key).await?;
-        let data = body
-            .collect()
-            .await
-            .map_err(|e| self.failed_midway(key, e))?;
-        Ok(data.into_bytes())
     }
 
     fn part_size_for(&self, part_number: i32) -> usize {
@@ -185,7 +164,7 @@ impl S3Repo {
 
     /// Streams an object with bounded memory: a part buffer plus at most `concurrency`
     /// parts in flight. Small objects go as one PutObject; a failure aborts the upload.
-    pub async fn put_stream(&self, key: &str, mut rx: ChunkReceiver) -> Result<()> {
+    async fn put_multipart(&self, key: &str, mut rx: ChunkReceiver) -> Result<()> {
         let mut buf = BytesMut::with_capacity(self.part_size_for(1));
         // Fill the first part: if the stream ends before, one PutObject suffices.
         loop {
@@ -196,7 +175,7 @@ impl S3Repo {
                         break;
                     }
                 }
-                Some(Chunk::End) => return self.put_bytes(key, buf.freeze()).await,
+                Some(Chunk::End) => return self.put_object(key, buf.freeze()).await,
                 None => return Err(self.aborted(key)),
             }
         }
@@ -223,7 +202,7 @@ impl S3Repo {
                 .send()
                 .await;
             if let Err(e) = abort {
-                tracing::warn!(key, error = %DisplayErrorContext(&e), "could not abort multipart upload; a lifecycle rule for incomplete uploads will remove it");
+                tracing::warn!(key, error = %describe(&e, &self.endpoint), "could not abort the multipart upload; the next backup removes it");
             }
         }
         result
@@ -325,9 +304,37 @@ impl S3Repo {
             reason: format!("upload of {key} aborted before its end"),
         }
     }
+}
 
-    pub async fn get_stream(&self, key: &str, tx: ChunkSender) -> Result<()> {
-        let mut body = self.open_object(key).await?;
+#[async_trait]
+impl Storage for S3Store {
+    fn name(&self) -> String {
+        StorageLocation::S3 {
+            bucket: self.bucket.clone(),
+            prefix: self.prefix.clone(),
+        }
+        .to_string()
+    }
+
+    async fn put(&self, key: &str, data: Bytes) -> Result<()> {
+        self.put_object(key, data).await
+    }
+
+    async fn put_stream(&self, key: &str, rx: ChunkReceiver) -> Result<()> {
+        self.put_multipart(key, rx).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes> {
+        let body = self.open_object(key, 0).await?;
+        let data = body
+            .collect()
+            .await
+            .map_err(|e| self.failed_midway(key, e))?;
+        Ok(data.into_bytes())
+    }
+
+    async fn get_stream(&self, key: &str, offset: u64, tx: ChunkSender) -> Result<()> {
+        let mut body = self.open_object(key, offset).await?;
         loop {
             let next = body
                 .try_next()
@@ -344,34 +351,62 @@ impl S3Repo {
         }
     }
 
-    /// Lists every object under `prefix`, following continuation tokens (1,000 keys a page).
-    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
-        let mut out = Vec::new();
-        let mut pages = self
+    /// Follows continuation tokens (1,000 keys a page); with `delimited`, S3's own `/`
+    /// delimiter, so a prefix of many objects costs one entry.
+    async fn list(&self, prefix: &str, delimited: bool) -> Result<Listing> {
+        let mut out = Listing::default();
+        let mut request = self
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
-            .prefix(self.full_key(prefix))
-            .into_paginator()
-            .send();
+            .prefix(self.full_key(prefix));
+        if delimited {
+            request = request.delimiter("/");
+        }
+        let mut pages = request.into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| self.sdk_err("cannot list", prefix, e))?;
             for obj in page.contents() {
                 let Some(k) = obj.key() else { continue };
-                out.push(ObjectInfo {
+                out.objects.push(ObjectMeta {
                     key: self.relative(k).to_string(),
                     size: obj.size().unwrap_or(0).max(0) as u64,
-                    modified: obj
-                        .last_modified()
-                        .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
+                    modified: obj.last_modified().and_then(to_chrono),
                 });
             }
+            for p in page.common_prefixes() {
+                if let Some(p) = p.prefix() {
+                    out.prefixes.push(self.relative(p).to_string());
+                }
+            }
         }
-        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out.objects.sort_by(|a, b| a.key.cmp(&b.key));
+        out.prefixes.sort();
         Ok(out)
     }
 
-    pub async fn delete(&self, key: &str) -> Result<()> {
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(Some(ObjectMeta {
+                key: key.to_string(),
+                size: o.content_length().unwrap_or(0).max(0) as u64,
+                modified: o.last_modified().and_then(to_chrono),
+            })),
+            Err(e) => match self.sdk_err("cannot read", key, e) {
+                Error::NotFound { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
         self.client
             .delete_object()
             .bucket(&self.bucket)
@@ -382,7 +417,7 @@ impl S3Repo {
         Ok(())
     }
 
-    pub async fn check_reachable(&self) -> Result<()> {
+    async fn check_reachable(&self) -> Result<()> {
         self.client
             .list_objects_v2()
             .bucket(&self.bucket)
@@ -392,6 +427,100 @@ impl S3Repo {
             .await
             .map_err(|e| self.sdk_err("cannot list", "", e))?;
         Ok(())
+    }
+
+    /// Aborts multipart uploads under the repository's prefix started before the cutoff:
+    /// uploads whose process died or whose abort failed, which S3 would otherwise keep
+    /// (and bill) until a lifecycle rule removes them.
+    async fn remove_debris(&self, prefix: &str, older_than: chrono::Duration) -> Result<usize> {
+        let cutoff = chrono::Utc::now() - older_than;
+        let mut removed = 0;
+        let mut key_marker: Option<String> = None;
+        let mut upload_marker: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_multipart_uploads()
+                .bucket(&self.bucket)
+                .prefix(self.full_key(prefix))
+                .set_key_marker(key_marker.take())
+                .set_upload_id_marker(upload_marker.take())
+                .send()
+                .await
+                .map_err(|e| self.sdk_err("cannot list multipart uploads of", "", e))?;
+            for upload in page.uploads() {
+                let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) else {
+                    continue;
+                };
+                let started = upload.initiated().and_then(to_chrono);
+                if started.is_some_and(|t| t > cutoff) {
+                    continue;
+                }
+                self.client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| self.sdk_err("cannot abort the upload of", key, e))?;
+                tracing::info!(
+                    key = self.relative(key),
+                    "aborted a leftover multipart upload"
+                );
+                removed += 1;
+            }
+            if page.is_truncated() != Some(true) {
+                return Ok(removed);
+            }
+            key_marker = page.next_key_marker().map(str::to_string);
+            upload_marker = page.next_upload_id_marker().map(str::to_string);
+            if key_marker.is_none() && upload_marker.is_none() {
+                return Ok(removed);
+            }
+        }
+    }
+}
+
+fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+/// One line for an SDK error: what the service said (code, message, request id) and what
+/// to do, or why it could not be reached.
+fn describe<E, R>(err: &SdkError<E, R>, endpoint: &str) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => format!(
+            "cannot reach the S3 endpoint {endpoint}; check --s3-endpoint / AWS_ENDPOINT_URL \
+             and the network"
+        ),
+        SdkError::ConstructionFailure(_) => {
+            "the request could not be built (check the region and credentials)".into()
+        }
+        _ => {
+            let code = err.code().unwrap_or("unknown error");
+            let mut text = code.to_string();
+            if let Some(m) = err.message() {
+                text.push_str(&format!(": {m}"));
+            }
+            if let Some(id) = err.meta().request_id() {
+                text.push_str(&format!(" (request id {id})"));
+            }
+            let hint = match code {
+                "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" => {
+                    "; check the AWS credentials and the bucket policy"
+                }
+                "SlowDown" | "ServiceUnavailable" | "InternalError" | "RequestTimeout" => {
+                    "; the store is overloaded: retry later or lower upload_concurrency"
+                }
+                _ => "",
+            };
+            text + hint
+        }
     }
 }
 
@@ -416,7 +545,7 @@ async fn upload_part(
         .await
         .map_err(|e| Error::Repository {
             repo: format!("s3://{bucket}"),
-            reason: format!("part {part_number}: {}", DisplayErrorContext(&e)),
+            reason: format!("part {part_number}: {}", describe(&e, "S3")),
         })?;
     Ok(CompletedPart::builder()
         .part_number(part_number)
@@ -428,12 +557,12 @@ async fn upload_part(
 mod tests {
     use super::*;
 
-    fn repo(part: u64) -> S3Repo {
+    fn repo(part: u64) -> S3Store {
         let conf = aws_sdk_s3::Config::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
             .build();
-        S3Repo {
+        S3Store {
             client: Client::from_conf(conf),
             bucket: "b".into(),
             prefix: "p/q".into(),

@@ -1,0 +1,207 @@
+//! Which backups a repository holds: listing (only complete backups, i.e. with a manifest),
+//! resolving `latest` or an id, and cleanup of what interrupted backups left behind.
+//! Listing costs one delimited listing of `backups/` plus one read per backup: O(backups),
+//! never O(objects).
+
+use chrono::{Duration, Utc};
+
+use super::layout::{backup_of_prefix, in_progress_key, manifest_key, BACKUPS_DIR};
+use super::manifest::Manifest;
+use super::transaction::{InProgress, STALE_AFTER_SECS};
+use super::{backup_prefix, BackupId, Repository, SignatureStatus};
+use crate::error::{Error, Result};
+use crate::storage;
+
+/// A complete backup as `list` shows it.
+pub struct Listed {
+    pub manifest: Manifest,
+    pub signature: SignatureStatus,
+}
+
+/// How long debris of crashed writes (temporary files, open multipart uploads) is left
+/// alone before it is removed: longer than any single object's upload takes.
+pub const DEBRIS_GRACE_HOURS: i64 = 24;
+
+impl Repository {
+    /// Ids of every backup directory, complete or not, oldest first.
+    pub async fn backup_ids(&self) -> Result<Vec<BackupId>> {
+        let listing = self.store().list(BACKUPS_DIR, true).await?;
+        let mut ids: Vec<BackupId> = listing
+            .prefixes
+            .iter()
+            .filter_map(|p| backup_of_prefix(p))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn is_complete(&self, id: &BackupId) -> Result<bool> {
+        Ok(self.store().head(&manifest_key(id)).await?.is_some())
+    }
+
+    /// Complete backups, oldest first, with their manifests and signature status. A
+    /// manifest that cannot be read (damaged, or from a newer lifeboat) is reported and
+    /// left out, so one bad backup does not hide the good ones; its signature is shown, not
+    /// enforced: `restore` and `show` enforce it.
+    pub async fn list_backups(&self) -> Result<Vec<Listed>> {
+        let mut out = Vec::new();
+        for id in self.backup_ids().await? {
+            match self.read_manifest(&id).await {
+                Ok((manifest, signature)) => out.push(Listed {
+                    manifest,
+                    signature,
+                }),
+                Err(Error::NotFound { .. }) => {}
+                Err(e @ (Error::Corrupt { .. } | Error::Backup(_))) => {
+                    tracing::warn!(backup = %id, error = %e, "a backup whose manifest cannot be read");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.manifest.started_at, &a.manifest.id).cmp(&(b.manifest.started_at, &b.manifest.id))
+        });
+        Ok(out)
+    }
+
+    /// Reads a manifest and its signature status, enforcing nothing.
+    async fn read_manifest(&self, id: &BackupId) -> Result<(Manifest, SignatureStatus)> {
+        let (bytes, status) = self.get_signed(&manifest_key(id)).await?;
+        let manifest = Manifest::parse(&id.0, &bytes)?;
+        let status = match status {
+            SignatureStatus::Failed(_) if manifest.format_version < 2 => SignatureStatus::Legacy,
+            other => other,
+        };
+        Ok((manifest, status))
+    }
+
+    /// A complete backup's manifest, whose signature the trust policy accepts.
+    pub async fn load_manifest(&self, id: &BackupId) -> Result<Manifest> {
+        let (manifest, status) = self.read_manifest(id).await.map_err(|e| match e {
+            Error::NotFound { .. } => Error::BackupNotFound {
+                repo: self.name(),
+                id: id.0.clone(),
+            },
+            other => other,
+        })?;
+        let status = match status {
+            // Unchecked here means no trusted key: the policy decides (refuse, or break-glass).
+            SignatureStatus::Unchecked if manifest.format_version < 2 => SignatureStatus::Legacy,
+            s => s,
+        };
+        self.accept(&format!("backup {id}"), &status)?;
+        Ok(manifest)
+    }
+
+    /// Resolves `latest` or an id (a unique prefix is enough) to a complete, trusted backup.
+    /// `latest` is the newest complete backup, and only that one: if its manifest cannot be
+    /// read or verified, this fails naming it, and never falls back to an older backup.
+    pub async fn resolve(&self, wanted: &str) -> Result<Manifest> {
+        self.require_trust()?;
+        let id = self.resolve_id(wanted).await?;
+        let loaded = self.load_manifest(&id).await;
+        if wanted == "latest" {
+            return loaded.map_err(|e| {
+                e.with_note(&format!(
+                    "this is the newest backup ({id}); to restore an older one, name it by id \
+                     (see `lifeboat list`)"
+                ))
+            });
+        }
+        loaded
+    }
+
+    /// The id of the complete backup `wanted` names: `latest`, an id, or a unique prefix of
+    /// one. Reads no manifest, so it also names backups that are damaged or untrusted (to
+    /// delete them).
+    pub async fn resolve_id(&self, wanted: &str) -> Result<BackupId> {
+        if wanted == "latest" {
+            for id in self.backup_ids().await?.into_iter().rev() {
+                if self.is_complete(&id).await? {
+                    return Ok(id);
+                }
+            }
+            return Err(Error::Backup(format!(
+                "none found in {}: run `lifeboat backup` first",
+                self.name()
+            )));
+        }
+        // A whole id is checked directly; anything else (including a timestamp without its
+        // suffix, which also looks like an id) is matched as a prefix of complete backups.
+        if BackupId::is_valid(wanted) {
+            let id = BackupId(wanted.to_string());
+            if self.is_complete(&id).await? {
+                return Ok(id);
+            }
+        }
+        let mut matches = Vec::new();
+        for id in self.backup_ids().await? {
+            if id.0.starts_with(wanted) && self.is_complete(&id).await? {
+                matches.push(id);
+            }
+        }
+        match matches.len() {
+            1 => Ok(matches.remove(0)),
+            0 if BackupId::is_valid(wanted) => Err(Error::BackupNotFound {
+                repo: self.name(),
+                id: wanted.to_string(),
+            }),
+            0 => Err(Error::Backup(format!(
+                "`{wanted}` matches no backup in {}; see `lifeboat list`",
+                self.name()
+            ))),
+            n => Err(Error::Backup(format!(
+                "`{wanted}` matches {n} backups; give more of the id"
+            ))),
+        }
+    }
+
+    /// Deletes what interrupted backups left behind: directories without a manifest whose
+    /// marker is missing or abandoned (a backup still running keeps a fresh marker and is
+    /// left alone), and storage debris (temporary files, open multipart uploads) older than
+    /// a day. Returns the ids removed.
+    pub async fn cleanup_incomplete(&self) -> Result<Vec<BackupId>> {
+        let now = Utc::now();
+        let mut removed = Vec::new();
+        for id in self.backup_ids().await? {
+            if self.is_complete(&id).await? {
+                continue;
+            }
+            let prefix = backup_prefix(&id);
+            let abandoned = match self.store().get(&in_progress_key(&prefix)).await {
+                Ok(b) => serde_json::from_slice::<InProgress>(&b)
+                    .map(|m| m.is_abandoned(now))
+                    .unwrap_or(true),
+                Err(Error::NotFound { .. }) => {
+                    // No marker: written before the marker (a crash in the first instant) or
+                    // the backup completed since the listing (the marker goes right after the
+                    // manifest). Keep it until its newest object is stale.
+                    let newest = storage::list_all(self.store().as_ref(), &prefix)
+                        .await?
+                        .iter()
+                        .filter_map(|o| o.modified)
+                        .max();
+                    newest.is_none_or(|t| now - t > Duration::seconds(STALE_AFTER_SECS))
+                }
+                Err(e) => return Err(e),
+            };
+            // The listing is a moment old: a backup that completed since then is not touched.
+            if abandoned && !self.is_complete(&id).await? {
+                let n = self.delete_incomplete(&prefix).await?;
+                self.store()
+                    .remove_debris(&prefix, Duration::zero())
+                    .await?;
+                tracing::info!(backup = %id, objects = n, "removed an incomplete backup");
+                removed.push(id);
+            }
+        }
+        let debris = self
+            .store()
+            .remove_debris("", Duration::hours(DEBRIS_GRACE_HOURS))
+            .await?;
+        if debris > 0 {
+            tracing::info!(count = debris, "removed leftovers of interrupted uploads");
+        }
+        Ok(removed)
+    }
+}

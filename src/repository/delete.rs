@@ -1,0 +1,47 @@
+//! The delete path: a document first, then its signature, then the objects it names, so
+//! that at every moment what remains is either a complete, valid document with all its
+//! objects, or something no reader takes as valid (objects without a document). Used by
+//! `forget` now and by retention (prune) later.
+
+use super::layout::{manifest_key, signature_key};
+use super::lock::{LockGuard, LockKind};
+use super::{backup_prefix, BackupId, Repository};
+use crate::error::{Error, Result};
+use crate::storage;
+
+impl Repository {
+    /// Deletes a complete backup. Needs the exclusive lock: nothing may be reading it.
+    pub async fn delete_backup(&self, id: &BackupId, lock: &LockGuard) -> Result<usize> {
+        if lock.kind() != LockKind::Exclusive {
+            return Err(self.error("deleting a backup needs the exclusive lock"));
+        }
+        lock.check_fresh()?;
+        let manifest = manifest_key(id);
+        if self.store().head(&manifest).await?.is_none() {
+            return Err(Error::BackupNotFound {
+                repo: self.name(),
+                id: id.0.clone(),
+            });
+        }
+        self.delete_document(&manifest).await?;
+        let n = self.delete_incomplete(&backup_prefix(id)).await?;
+        tracing::info!(backup = %id, objects = n + 2, "deleted a backup");
+        Ok(n + 2)
+    }
+
+    /// Deletes a signed document: the document, then its signature.
+    pub async fn delete_document(&self, key: &str) -> Result<()> {
+        self.store().delete(key).await?;
+        self.store().delete(&signature_key(key)).await
+    }
+
+    /// Deletes every object under `prefix`, whose document (if it ever had one) is already
+    /// gone. Returns how many objects were deleted.
+    pub(crate) async fn delete_incomplete(&self, prefix: &str) -> Result<usize> {
+        let objects = storage::list_all(self.store().as_ref(), prefix).await?;
+        for o in &objects {
+            self.store().delete(&o.key).await?;
+        }
+        Ok(objects.len())
+    }
+}
