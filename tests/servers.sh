@@ -103,6 +103,19 @@ start_moto() {
   die "moto_server did not start"
 }
 
+# The command-line tools the by-hand procedures of docs/repository-format.md use, which the
+# tests run as written: minisign (signature check), age and zstd (decryption).
+ensure_cli_tools() {
+  local missing=()
+  for tool in minisign age zstd; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null 2>&1 || die "install ${missing[*]} (needed by the tests of the by-hand procedures)"
+  echo "installing ${missing[*]} from Debian's packages" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/dev/null 2>&1 \
+    || die "cannot install ${missing[*]} with apt-get"
+  for tool in "${missing[@]}"; do command -v "$tool" >/dev/null 2>&1 || die "$tool is still missing after apt-get install"; done
+}
+
 stop_all() {
   [ -d "$STATE" ] || return 0
   for d in "$STATE"/pg*; do
@@ -117,6 +130,7 @@ case "${1:-}" in
     stop_all
     mkdir -p "$STATE"; : >"$STATE/env"
     ensure_postgres_user
+    ensure_cli_tools
     for m in $MAJORS; do start_pg "$m"; done
     start_moto
     ;;

@@ -3,9 +3,11 @@
 
 mod common;
 
+mod authenticity;
 mod bad_input;
 mod consistency;
 mod crash;
 mod fidelity;
+mod locks;
 mod roundtrip;
 mod storage;
