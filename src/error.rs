@@ -49,6 +49,14 @@ pub enum Error {
     #[error("restore: {0}")]
     Restore(String),
 
+    /// A worker task of a parallel step panicked or was cancelled.
+    #[error("{pool} worker failed: {source}")]
+    Worker {
+        pool: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -112,7 +120,7 @@ impl Error {
             Error::Decrypt { .. } | Error::Corrupt { .. } => 3,
             Error::Repository { .. } | Error::NotFound { .. } => 4,
             Error::Postgres { .. } | Error::Tool { .. } => 5,
-            Error::Backup(_) | Error::Restore(_) | Error::Io { .. } => 1,
+            Error::Backup(_) | Error::Restore(_) | Error::Worker { .. } | Error::Io { .. } => 1,
         }
     }
 }

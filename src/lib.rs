@@ -8,6 +8,7 @@
 //! - [`manifest`] and [`catalog`]: what a backup is and which backups exist
 //! - [`dump`]: taking a backup; [`restore`]: putting one back
 //! - [`postgres`]: connections and PostgreSQL's client tools
+//! - [`pool`]: the worker pool every parallel step runs on
 //! - [`demo`]: the self-contained first run
 
 pub mod catalog;
@@ -18,6 +19,7 @@ pub mod dump;
 pub mod error;
 pub mod manifest;
 pub mod pipeline;
+pub mod pool;
 pub mod postgres;
 pub mod progress;
 pub mod repository;

@@ -15,9 +15,7 @@ pub use copy_out::column_list;
 pub use plan::DEFAULT_SPLIT_BYTES;
 
 use chrono::Utc;
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio_postgres::Client;
 
 use crate::catalog::{self as backups, Heartbeat};
@@ -26,6 +24,7 @@ use crate::crypto::{self, Recipient};
 use crate::error::{Error, Result};
 use crate::manifest::{Compression, DatabaseBackup, Encryption, Manifest, SourceInfo, TableData};
 use crate::pipeline::{EncodeOptions, ObjectStats, ObjectWriter};
+use crate::pool;
 use crate::postgres::{self, ConnSpec, PgTool, PgTools};
 use crate::progress::Progress;
 use crate::repository::layout::{database_dir, in_progress_key, manifest_key, table_stem};
@@ -326,46 +325,27 @@ async fn run_workers(
     items: Vec<WorkItem>,
     jobs: usize,
 ) -> Result<Vec<Outcome>> {
-    let queue = Arc::new(Mutex::new(VecDeque::from(items)));
-    let failed = Arc::new(AtomicBool::new(false));
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..jobs.max(1) {
-        let (ctx, queue, failed) = (ctx.clone(), queue.clone(), failed.clone());
-        set.spawn(async move {
-            let mut client: Option<Client> = None;
-            let mut done = Vec::new();
-            loop {
-                if failed.load(Ordering::SeqCst) {
-                    return Ok(done);
-                }
-                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
-                let Some(item) = next else { return Ok(done) };
-                match run_item(&ctx, &mut client, item).await {
-                    Ok(o) => done.push(o),
-                    Err(e) => {
-                        failed.store(true, Ordering::SeqCst);
-                        return Err(e);
-                    }
-                }
-            }
-        });
-    }
-    let mut all = Vec::new();
-    let mut first_error = None;
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok(Ok(done)) => all.extend(done),
-            Ok(Err(e)) => {
-                first_error.get_or_insert(e);
-            }
-            Err(e) => {
-                first_error.get_or_insert(Error::Backup(format!("worker failed: {e}")));
-            }
-        }
-    }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(all),
+    let workers = (0..jobs)
+        .map(|_| DumpWorker {
+            ctx: ctx.clone(),
+            client: None,
+        })
+        .collect();
+    pool::run("dump", workers, items).await
+}
+
+/// A dump worker: its connection in the snapshot is opened on its first table.
+struct DumpWorker {
+    ctx: Arc<DbContext>,
+    client: Option<Client>,
+}
+
+impl pool::Worker for DumpWorker {
+    type Item = WorkItem;
+    type Output = Outcome;
+
+    async fn run(&mut self, item: WorkItem, _queue: &pool::Queue<WorkItem>) -> Result<Outcome> {
+        run_item(&self.ctx, &mut self.client, item).await
     }
 }
 

@@ -2,13 +2,13 @@
 //! unique/primary/check constraints first, all jobs at once; then partition index attaches;
 //! then foreign keys (they need the unique indexes), in parallel; then the rest in dump order.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
 use super::toc::{SplitDump, TocEntry};
 use crate::error::{Error, Result};
+use crate::pool;
 use crate::postgres::ConnSpec;
 
 /// Which phase an entry runs in, and whether entries of that phase may run concurrently.
@@ -106,26 +106,30 @@ async fn run_parallel(
     clients: &[Arc<Client>],
     target: &ConnSpec,
 ) -> Result<()> {
-    let queue = Arc::new(Mutex::new(VecDeque::from(batch)));
-    let mut set = tokio::task::JoinSet::new();
-    for c in clients {
-        let (c, queue, target) = (c.clone(), queue.clone(), target.clone());
-        set.spawn(async move {
-            loop {
-                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
-                let Some(entry) = next else { return Ok(()) };
-                execute(&c, &target, &entry).await?;
-            }
-        });
+    let workers = clients
+        .iter()
+        .map(|c| Builder {
+            client: c.clone(),
+            target: target.clone(),
+        })
+        .collect();
+    pool::run("post-data", workers, batch).await?;
+    Ok(())
+}
+
+/// A post-data worker on one of the step's connections.
+struct Builder {
+    client: Arc<Client>,
+    target: ConnSpec,
+}
+
+impl pool::Worker for Builder {
+    type Item = TocEntry;
+    type Output = ();
+
+    async fn run(&mut self, entry: TocEntry, _queue: &pool::Queue<TocEntry>) -> Result<()> {
+        execute(&self.client, &self.target, &entry).await
     }
-    let mut first_error = None;
-    while let Some(j) = set.join_next().await {
-        if let Err(e) = j.unwrap_or_else(|e| Err(Error::Restore(format!("post-data worker: {e}"))))
-        {
-            first_error.get_or_insert(e);
-        }
-    }
-    first_error.map_or(Ok(()), Err)
 }
 
 /// Runs one entry; retries a deadlock, which concurrent DDL on related tables can cause.
