@@ -1,9 +1,11 @@
 //! Connections to PostgreSQL: one connection description for our own driver and for the
-//! PostgreSQL client tools we run, and the few catalog questions every command asks.
+//! PostgreSQL client tools we run, the few catalog questions every command asks, and
+//! pg_dump's output read as typed entries ([`toc`]).
 
 mod conn;
 mod passfile;
 pub mod tls;
+pub mod toc;
 mod tools;
 
 pub use conn::ConnSpec;

@@ -10,11 +10,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tokio_postgres::Client;
 
+use super::ddl::{self, EarlyDdl};
 use super::script::Source;
-use super::toc::TocEntry;
 use crate::error::{Error, Result};
 use crate::manifest::TableData;
 use crate::pool;
+use crate::postgres::toc::{QualifiedName, TocEntry};
 use crate::postgres::{quote_literal, ConnSpec};
 
 /// Session settings for loading: no statement timeout, and asynchronous commit, which is
@@ -32,17 +33,9 @@ enum Work {
     Ddl(TocEntry),
 }
 
-/// Per table (quoted `"s"."t"`): post-data entries to run once its rows are all in, and
-/// the session preamble they need.
-#[derive(Default)]
-pub struct EarlyDdl {
-    pub preamble: String,
-    pub by_table: HashMap<String, Vec<TocEntry>>,
-}
-
 /// What the loaders share: objects still to load per table, and the entries waiting on them.
 struct Pending {
-    by_table: tokio::sync::Mutex<HashMap<String, (usize, Vec<TocEntry>)>>,
+    by_table: tokio::sync::Mutex<HashMap<QualifiedName, (usize, Vec<TocEntry>)>>,
 }
 
 pub async fn load_tables(
@@ -79,11 +72,11 @@ pub async fn load_tables(
 /// Per table: how many of its objects are to load, and the entries to run once they are in.
 fn waiting_ddl(
     tables: &[TableData],
-    mut early: HashMap<String, Vec<TocEntry>>,
-) -> HashMap<String, (usize, Vec<TocEntry>)> {
-    let mut pending: HashMap<String, (usize, Vec<TocEntry>)> = HashMap::new();
+    mut early: HashMap<QualifiedName, Vec<TocEntry>>,
+) -> HashMap<QualifiedName, (usize, Vec<TocEntry>)> {
+    let mut pending: HashMap<QualifiedName, (usize, Vec<TocEntry>)> = HashMap::new();
     for t in tables {
-        pending.entry(t.qualified()).or_default().0 += 1;
+        pending.entry(table_name(t)).or_default().0 += 1;
     }
     for (table, (_, entries)) in pending.iter_mut() {
         *entries = early.remove(table).unwrap_or_default();
@@ -115,14 +108,14 @@ impl pool::Worker for Loader {
         match work {
             Work::Copy(table) => {
                 let n = copy_in(c, &self.target, &self.source, &table, &self.progress).await?;
-                let ready = self.pending.table_loaded(&table.qualified()).await;
+                let ready = self.pending.table_loaded(&table_name(&table)).await;
                 queue
                     .push_front(ready.into_iter().map(Work::Ddl).collect())
                     .await;
                 Ok(n)
             }
             Work::Ddl(entry) => {
-                super::post_data::execute(c, &self.target, &entry).await?;
+                ddl::execute(c, &self.target, &entry).await?;
                 Ok(0)
             }
         }
@@ -146,7 +139,7 @@ impl Loader {
 impl Pending {
     /// Counts one of the table's objects as loaded; when it was the last, returns the
     /// index and constraint builds waiting on it (they go to the front of the queue).
-    async fn table_loaded(&self, table: &str) -> Vec<TocEntry> {
+    async fn table_loaded(&self, table: &QualifiedName) -> Vec<TocEntry> {
         let mut by_table = self.by_table.lock().await;
         let Some((left, _)) = by_table.get_mut(table) else {
             return Vec::new();
@@ -160,6 +153,10 @@ impl Pending {
             .map(|(_, entries)| entries)
             .unwrap_or_default()
     }
+}
+
+fn table_name(t: &TableData) -> QualifiedName {
+    QualifiedName::new(&t.schema, &t.name)
 }
 
 pub fn copy_in_sql(table: &TableData) -> String {

@@ -6,11 +6,11 @@
 //! Keys are checked and the target inspected before anything is written to it.
 
 mod data;
+mod ddl;
 mod post_data;
 mod script;
 mod select;
 mod target;
-pub mod toc;
 
 use serde::Serialize;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use crate::catalog;
 use crate::crypto::{self, Identity};
 use crate::error::{Error, Result};
 use crate::manifest::{DatabaseBackup, Manifest};
+use crate::postgres::toc::{self, QualifiedName};
 use crate::postgres::{self, ConnSpec, PgTools};
 use crate::repository::{backup_prefix, BackupId, Repository};
 pub use script::Source;
@@ -179,7 +180,7 @@ async fn run_steps(
     psql: &crate::postgres::PgTool,
     target: &ConnSpec,
     db: &DatabaseBackup,
-    tables: Option<&[select::TableName]>,
+    tables: Option<&[QualifiedName]>,
     opts: &RestoreOptions,
 ) -> Result<StepsDone> {
     let jobs = opts.jobs.max(1);
@@ -210,10 +211,14 @@ async fn run_steps(
             if !opts.schema_only {
                 let early = match post.as_mut() {
                     Some(p) if !p.needs_psql => {
-                        let names = db.tables.iter().map(|t| t.qualified()).collect();
+                        let names = db
+                            .tables
+                            .iter()
+                            .map(|t| QualifiedName::new(&t.schema, &t.name))
+                            .collect();
                         post_data::take_early(p, &names)
                     }
-                    _ => data::EarlyDdl::default(),
+                    _ => ddl::EarlyDdl::default(),
                 };
                 rows = data::load_tables(
                     source,
@@ -301,7 +306,7 @@ async fn run_steps(
                     selected.clone(),
                     jobs,
                     &opts.progress,
-                    data::EarlyDdl::default(),
+                    ddl::EarlyDdl::default(),
                 )
                 .await?;
                 let seq = source.read_text(&db.sequences).await?;
