@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::config::SourceSettings;
 use crate::crypto;
 use crate::dump::{self, BackupOptions};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ToolFailure};
 use crate::pipeline::EncodeOptions;
 use crate::postgres::{ConnSpec, PgTool, PgTools};
 use crate::repository::{RepoLocation, RepoSettings, Repository};
@@ -42,14 +42,14 @@ fn server_tools(tools: &PgTools) -> Result<(PgTool, PgTool)> {
                 or point --pg-bin-dir / LIFEBOAT_PG_BIN_DIR at their directory";
     let initdb = tools.newest("initdb").map_err(|_| Error::Tool {
         tool: "initdb".into(),
-        reason: hint.into(),
+        failure: ToolFailure::Missing(hint.into()),
     })?;
     let dir = initdb.path.parent().map(Path::to_path_buf);
     let pg_ctl = PgTools::new(dir)
         .newest("pg_ctl")
         .map_err(|_| Error::Tool {
             tool: "pg_ctl".into(),
-            reason: hint.into(),
+            failure: ToolFailure::Missing(hint.into()),
         })?;
     Ok((initdb, pg_ctl))
 }
@@ -74,11 +74,11 @@ impl TempCluster {
             if !status.map(|s| s.success()).unwrap_or(false) {
                 return Err(Error::Tool {
                     tool: "chown".into(),
-                    reason: format!(
+                    failure: ToolFailure::Unusable(format!(
                         "running as root, the server must run as `{user}`, and that user could \
                          not be given {}; create the user or run lifeboat as a normal user",
                         base.display()
-                    ),
+                    )),
                 });
             }
         }
@@ -143,16 +143,17 @@ impl TempCluster {
         };
         let out = cmd.args(args).output().map_err(|e| Error::Tool {
             tool: what.into(),
-            reason: format!("cannot start: {e}"),
+            failure: ToolFailure::Start(e),
         })?;
         if !out.status.success() {
+            let printed = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stderr).trim(),
+                String::from_utf8_lossy(&out.stdout).trim()
+            );
             return Err(Error::Tool {
                 tool: what.into(),
-                reason: format!(
-                    "failed: {}{}",
-                    String::from_utf8_lossy(&out.stderr).trim(),
-                    String::from_utf8_lossy(&out.stdout).trim()
-                ),
+                failure: ToolFailure::exited(None, out.status.to_string(), printed),
             });
         }
         Ok(())

@@ -25,4 +25,4 @@ pub mod progress;
 pub mod repository;
 pub mod restore;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, ToolFailure};

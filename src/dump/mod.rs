@@ -21,7 +21,7 @@ use tokio_postgres::Client;
 use crate::catalog::{self as backups, Heartbeat};
 use crate::config::SourceSettings;
 use crate::crypto::{self, Recipient};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ToolFailure};
 use crate::manifest::{Compression, DatabaseBackup, Encryption, Manifest, SourceInfo, TableData};
 use crate::pipeline::{EncodeOptions, ObjectStats, ObjectWriter};
 use crate::pool;
@@ -245,7 +245,10 @@ async fn dump_globals(
     match writer(&args).await {
         Ok(stats) => Ok(stats),
         // Managed services (RDS) hide pg_authid: dump roles without their passwords.
-        Err(Error::Tool { reason, .. }) if reason.contains("pg_authid") => {
+        Err(Error::Tool {
+            failure: ToolFailure::RolePasswordsHidden { .. },
+            ..
+        }) => {
             tracing::warn!(
                 "role passwords are not readable here; backing up roles without passwords"
             );
