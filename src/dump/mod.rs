@@ -7,11 +7,13 @@
 
 mod catalog;
 mod copy_out;
+mod options;
 mod pgdump;
 mod plan;
 mod session;
 
 pub use copy_out::column_list;
+pub use options::{BackupOptions, Tuning};
 pub use plan::DEFAULT_SPLIT_BYTES;
 
 use chrono::Utc;
@@ -30,14 +32,6 @@ use crate::progress::Progress;
 use crate::repository::layout::{database_dir, in_progress_key, manifest_key, table_stem};
 use crate::repository::{backup_prefix, BackupId, Repository};
 use plan::{Section, WorkItem};
-
-pub struct BackupOptions {
-    pub source: SourceSettings,
-    pub recipients: Vec<Recipient>,
-    pub encode: EncodeOptions,
-    pub split_bytes: u64,
-    pub progress: Progress,
-}
 
 /// Everything a database's workers share.
 struct DbContext {
@@ -74,6 +68,7 @@ enum Outcome {
 }
 
 pub async fn backup(repo: Arc<Repository>, opts: BackupOptions) -> Result<Manifest> {
+    opts.validate()?;
     let started_at = Utc::now();
     let source = &opts.source;
     let admin = source.conn.connect().await?;

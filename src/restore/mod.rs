@@ -25,7 +25,7 @@ use crate::postgres::{self, ConnSpec, PgTools};
 use crate::repository::{backup_prefix, BackupId, Repository};
 pub use script::Source;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RestoreOptions {
     /// A backup id, a unique prefix of one, or `latest`.
     pub backup: String,
@@ -36,12 +36,45 @@ pub struct RestoreOptions {
     pub tables: Vec<String>,
     pub schema_only: bool,
     pub data_only: bool,
+    /// Parallel connections, at least 1; default one per core, at least 2.
     pub jobs: usize,
     pub allow_older_target: bool,
     /// Apply the backup's roles and tablespaces to the target cluster first.
     pub globals: bool,
     pub pg_bin_dir: Option<std::path::PathBuf>,
     pub progress: crate::progress::Progress,
+}
+
+impl Default for RestoreOptions {
+    fn default() -> Self {
+        RestoreOptions {
+            backup: String::new(),
+            database: None,
+            create: false,
+            clean: false,
+            tables: Vec::new(),
+            schema_only: false,
+            data_only: false,
+            jobs: crate::config::default_jobs(),
+            allow_older_target: false,
+            globals: false,
+            pg_bin_dir: None,
+            progress: crate::progress::Progress::default(),
+        }
+    }
+}
+
+impl RestoreOptions {
+    /// Checks the options before anything is read or touched.
+    pub fn validate(&self) -> Result<()> {
+        crate::config::check_jobs(self.jobs)?;
+        if self.schema_only && self.data_only {
+            return Err(Error::config(
+                "--schema-only and --data-only exclude each other",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// What a restore did and how long each step took: the RTO evidence.
@@ -65,11 +98,7 @@ pub async fn restore(
     opts: &RestoreOptions,
 ) -> Result<RestoreReport> {
     let started = Instant::now();
-    if opts.schema_only && opts.data_only {
-        return Err(Error::config(
-            "--schema-only and --data-only exclude each other",
-        ));
-    }
+    opts.validate()?;
     let manifest = catalog::resolve(&repo, &opts.backup).await?;
     let db = pick_database(&manifest, opts.database.as_deref())?.clone();
     check_identities(&manifest, &identities)?;
@@ -183,7 +212,7 @@ async fn run_steps(
     tables: Option<&[QualifiedName]>,
     opts: &RestoreOptions,
 ) -> Result<StepsDone> {
-    let jobs = opts.jobs.max(1);
+    let jobs = opts.jobs;
     let mut steps = Vec::new();
     let mut step_start = Instant::now();
     let mut lap = |label: &str, steps: &mut Vec<(String, f64)>| {
@@ -413,4 +442,30 @@ async fn refuse_loaded_tables(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RestoreOptions;
+
+    #[test]
+    fn options_are_checked_before_anything_is_touched() {
+        assert!(RestoreOptions::default().jobs >= 1);
+        assert!(RestoreOptions::default().validate().is_ok());
+        let zero = RestoreOptions {
+            jobs: 0,
+            ..Default::default()
+        };
+        let err = zero.validate().unwrap_err();
+        assert_eq!(
+            (err.exit_code(), err.to_string()),
+            (2, "configuration: jobs must be at least 1".to_string())
+        );
+        let both = RestoreOptions {
+            schema_only: true,
+            data_only: true,
+            ..Default::default()
+        };
+        assert_eq!(both.validate().unwrap_err().exit_code(), 2);
+    }
 }
