@@ -329,13 +329,14 @@ impl TocEntry {
 
     /// Fills the fields read from the SQL, once the entry is complete.
     fn derived(mut self) -> Self {
-        let words = first_statement(&self.sql);
         self.subject = match self.kind {
             EntryKind::Comment | EntryKind::Acl | EntryKind::SecurityLabel => {
                 Some(subject_of(&self.name))
             }
             _ => None,
         };
+        // Read only for the kinds that need it (never a function's body, say).
+        let words = || first_statement(&self.sql);
         let (table, only) = match self.kind {
             EntryKind::Table => (
                 self.schema
@@ -343,8 +344,8 @@ impl TocEntry {
                     .map(|s| QualifiedName::new(s, &self.name)),
                 false,
             ),
-            EntryKind::Index | EntryKind::Trigger | EntryKind::Policy => on_table(&words, "ON"),
-            EntryKind::Rule => on_table(&words, "TO"),
+            EntryKind::Index | EntryKind::Trigger | EntryKind::Policy => on_table(&words(), "ON"),
+            EntryKind::Rule => on_table(&words(), "TO"),
             EntryKind::Constraint
             | EntryKind::FkConstraint
             | EntryKind::CheckConstraint
@@ -352,10 +353,10 @@ impl TocEntry {
             | EntryKind::RowSecurity
             // An identity sequence is added to its table (`ALTER TABLE … ADD GENERATED`);
             // a standalone one starts with CREATE SEQUENCE and belongs to no table here.
-            | EntryKind::Sequence => altered_table(&words),
-            EntryKind::SequenceOwnedBy => (owned_by(&words), false),
+            | EntryKind::Sequence => altered_table(&words()),
+            EntryKind::SequenceOwnedBy => (owned_by(&words()), false),
             EntryKind::Comment | EntryKind::Acl | EntryKind::SecurityLabel => {
-                (subject_table(&words, self.subject.as_ref()), false)
+                (subject_table(&words(), self.subject.as_ref()), false)
             }
             _ => (None, false),
         };
@@ -408,23 +409,38 @@ impl Token {
     }
 }
 
-/// The tokens of the first statement of `sql` (up to its first `;` outside quotes),
-/// comments skipped.
+/// The tokens of the first statement of `sql` that is not a session setting (`SET …`,
+/// `SELECT pg_catalog.set_config(…)`), comments skipped.
 fn first_statement(sql: &str) -> Vec<Token> {
     let body: String = sql
         .lines()
         .filter(|l| !l.starts_with("--"))
         .collect::<Vec<_>>()
         .join("\n");
-    tokens(&body)
+    statements(&body)
+        .into_iter()
+        .find(|s| {
+            let setting = s.first().is_some_and(|t| t.is_word("SET"))
+                || (s.first().is_some_and(|t| t.is_word("SELECT"))
+                    && s.iter().any(|t| t.is_word("set_config")));
+            !s.is_empty() && !setting
+        })
+        .unwrap_or_default()
 }
 
+/// The tokens of the first statement of `text`.
 fn tokens(text: &str) -> Vec<Token> {
+    statements(text).into_iter().next().unwrap_or_default()
+}
+
+/// `text` as statements (split at `;` outside quotes) of tokens.
+fn statements(text: &str) -> Vec<Vec<Token>> {
+    let mut all = Vec::new();
     let mut out = Vec::new();
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            ';' => break,
+            ';' => all.push(std::mem::take(&mut out)),
             '"' => {
                 let mut ident = String::new();
                 while let Some(c) = chars.next() {
@@ -470,7 +486,8 @@ fn tokens(text: &str) -> Vec<Token> {
             _ => out.push(Token::Other),
         }
     }
-    out
+    all.push(out);
+    all
 }
 
 /// The dotted name starting at `tokens[at]`: its parts, and the index after it.
@@ -834,6 +851,17 @@ CREATE INDEX t_a_idx ON public.t USING btree (a);
 
         let mv = find(&d, EntryKind::MaterializedViewData, "mv");
         assert_eq!(mv.table, None);
+    }
+
+    #[test]
+    fn session_settings_inside_an_entry_are_skipped() {
+        let d = split(
+            "--\n-- Name: i; Type: INDEX; Schema: s; Owner: o\n--\n\n\
+             SET maintenance_work_mem = '1GB';\n\
+             SELECT pg_catalog.set_config('search_path', 'x', false);\n\
+             CREATE INDEX \"i\" ON \"s\".\"t\" USING btree (\"a\");\n",
+        );
+        assert_eq!(d.entries[0].table, q("s", "t"));
     }
 
     #[test]
