@@ -51,7 +51,7 @@ pub async fn load_tables(
     tables.sort_by_key(|t| std::cmp::Reverse(t.object.plain_size));
     let EarlyDdl { preamble, by_table } = early;
     let pending = Arc::new(Pending {
-        by_table: tokio::sync::Mutex::new(waiting_ddl(&tables, by_table)),
+        by_table: tokio::sync::Mutex::new(waiting_ddl(tables.iter().map(table_name), by_table)),
     });
     let settings = format!("{} {preamble}", loader_settings(encoding));
     let workers = (0..jobs)
@@ -69,14 +69,15 @@ pub async fn load_tables(
     Ok(rows.iter().sum())
 }
 
-/// Per table: how many of its objects are to load, and the entries to run once they are in.
+/// Per table: how many of its objects (one name per object) are to load, and the entries
+/// to run once they are in.
 fn waiting_ddl(
-    tables: &[TableData],
+    objects: impl Iterator<Item = QualifiedName>,
     mut early: HashMap<QualifiedName, Vec<TocEntry>>,
 ) -> HashMap<QualifiedName, (usize, Vec<TocEntry>)> {
     let mut pending: HashMap<QualifiedName, (usize, Vec<TocEntry>)> = HashMap::new();
-    for t in tables {
-        pending.entry(table_name(t)).or_default().0 += 1;
+    for table in objects {
+        pending.entry(table).or_default().0 += 1;
     }
     for (table, (_, entries)) in pending.iter_mut() {
         *entries = early.remove(table).unwrap_or_default();
@@ -201,4 +202,35 @@ async fn copy_in(
         )));
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::postgres::toc::split;
+
+    #[tokio::test]
+    async fn a_tables_ddl_is_released_once_its_last_part_is_in() {
+        let index = split(
+            "--\n-- Name: i; Type: INDEX; Schema: s; Owner: o\n--\n\n\
+             CREATE INDEX \"i\" ON \"s\".\"t\" USING btree (\"a\");\n",
+        )
+        .entries;
+        let t = QualifiedName::new("s", "t");
+        let mut early = HashMap::new();
+        early.insert(t.clone(), index.clone());
+        // Two parts of s.t, one of s.u.
+        let objects = [t.clone(), QualifiedName::new("s", "u"), t.clone()];
+        let pending = Pending {
+            by_table: tokio::sync::Mutex::new(waiting_ddl(objects.into_iter(), early)),
+        };
+        assert!(pending.table_loaded(&t).await.is_empty());
+        assert!(pending
+            .table_loaded(&QualifiedName::new("s", "u"))
+            .await
+            .is_empty());
+        assert_eq!(pending.table_loaded(&t).await, index);
+        // Released once only.
+        assert!(pending.table_loaded(&t).await.is_empty());
+    }
 }
