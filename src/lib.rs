@@ -7,7 +7,8 @@
 //! - [`repository`]: local directory and S3 storage, object layout
 //! - [`manifest`] and [`catalog`]: what a backup is and which backups exist
 //! - [`dump`]: taking a backup; [`restore`]: putting one back
-//! - [`postgres`]: connections and PostgreSQL's client tools
+//! - [`postgres`]: connections, PostgreSQL's client tools, pg_dump output as typed entries
+//!   ([`postgres::toc`]) and throwaway servers ([`postgres::ScratchCluster`])
 //! - [`pool`]: the worker pool every parallel step runs on
 //! - [`demo`]: the self-contained first run
 
