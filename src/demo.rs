@@ -2,202 +2,22 @@
 //! newcomer sees a backup restored and compared in a minute, with no cloud and no config.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::SourceSettings;
 use crate::crypto;
-use crate::dump::{self, BackupOptions};
+use crate::dump::{self, BackupOptions, Tuning};
 use crate::error::{Error, Result};
-use crate::pipeline::EncodeOptions;
-use crate::postgres::{ConnSpec, PgTool, PgTools};
+use crate::postgres::{ConnSpec, ScratchCluster};
 use crate::repository::{Keys, Repository, Trust};
 use crate::restore::{self, RestoreOptions};
 use crate::storage::StorageSettings;
-
-/// A PostgreSQL server in a temporary directory on a free loopback port. When lifeboat runs
-/// as root the server runs as the `postgres` user, since PostgreSQL refuses root.
-pub struct TempCluster {
-    pub dir: PathBuf,
-    pub port: u16,
-    pg_ctl: PgTool,
-    run_as: Option<String>,
-    running: bool,
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
-                .unwrap_or(false)
-        })
-        .unwrap_or(false)
-}
-
-fn server_tools(tools: &PgTools) -> Result<(PgTool, PgTool)> {
-    let hint = "the demo needs PostgreSQL's server programs (initdb, pg_ctl, postgres): install \
-                them (Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql) \
-                or point --pg-bin-dir / LIFEBOAT_PG_BIN_DIR at their directory";
-    let initdb = tools.newest("initdb").map_err(|_| Error::Tool {
-        tool: "initdb".into(),
-        reason: hint.into(),
-    })?;
-    let dir = initdb.path.parent().map(Path::to_path_buf);
-    let pg_ctl = PgTools::new(dir)
-        .newest("pg_ctl")
-        .map_err(|_| Error::Tool {
-            tool: "pg_ctl".into(),
-            reason: hint.into(),
-        })?;
-    Ok((initdb, pg_ctl))
-}
-
-impl TempCluster {
-    pub fn start(base: &Path, tools: &PgTools) -> Result<Self> {
-        let (initdb, pg_ctl) = server_tools(tools)?;
-        let run_as = if is_root() {
-            Some("postgres".to_string())
-        } else {
-            None
-        };
-        let dir = base.join("pgdata");
-        std::fs::create_dir_all(base)
-            .map_err(|e| Error::io(format!("creating {}", base.display()), e))?;
-        if let Some(user) = &run_as {
-            // The server's user must reach its directory.
-            set_mode(base, 0o755)?;
-            let status = Command::new("chown")
-                .args([user, &base.display().to_string()])
-                .status();
-            if !status.map(|s| s.success()).unwrap_or(false) {
-                return Err(Error::Tool {
-                    tool: "chown".into(),
-                    reason: format!(
-                        "running as root, the server must run as `{user}`, and that user could \
-                         not be given {}; create the user or run lifeboat as a normal user",
-                        base.display()
-                    ),
-                });
-            }
-        }
-        let port = free_port()?;
-        let mut cluster = TempCluster {
-            dir,
-            port,
-            pg_ctl,
-            run_as,
-            running: false,
-        };
-        cluster.run(
-            &initdb.path,
-            &[
-                "-D",
-                &cluster.dir.display().to_string(),
-                "-U",
-                "lifeboat",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ],
-            "initdb",
-        )?;
-        let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            cluster.port,
-            base.display()
-        );
-        let log = base.join("server.log").display().to_string();
-        let pg_ctl = cluster.pg_ctl.path.clone();
-        cluster.run(
-            &pg_ctl,
-            &[
-                "-D",
-                &cluster.dir.display().to_string(),
-                "-o",
-                &opts,
-                "-l",
-                &log,
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-            "pg_ctl start",
-        )?;
-        cluster.running = true;
-        Ok(cluster)
-    }
-
-    fn run(&self, program: &Path, args: &[&str], what: &str) -> Result<()> {
-        let mut cmd = match &self.run_as {
-            Some(user) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", user, "--"]).arg(program);
-                c
-            }
-            None => Command::new(program),
-        };
-        let out = cmd.args(args).output().map_err(|e| Error::Tool {
-            tool: what.into(),
-            reason: format!("cannot start: {e}"),
-        })?;
-        if !out.status.success() {
-            return Err(Error::Tool {
-                tool: what.into(),
-                reason: format!(
-                    "failed: {}{}",
-                    String::from_utf8_lossy(&out.stderr).trim(),
-                    String::from_utf8_lossy(&out.stdout).trim()
-                ),
-            });
-        }
-        Ok(())
-    }
-
-    pub fn conn(&self, db: &str) -> Result<ConnSpec> {
-        ConnSpec::from_url_and_env(Some(&format!(
-            "postgres://lifeboat@127.0.0.1:{}/{db}",
-            self.port
-        )))
-    }
-
-    pub fn stop(&mut self) {
-        if self.running {
-            let pg_ctl = self.pg_ctl.path.clone();
-            let dir = self.dir.display().to_string();
-            let _ = self.run(
-                &pg_ctl,
-                &["-D", &dir, "-m", "fast", "-w", "stop"],
-                "pg_ctl stop",
-            );
-            self.running = false;
-        }
-    }
-}
-
-impl Drop for TempCluster {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 fn set_mode(path: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| Error::io(format!("chmod {}", path.display()), e))
-}
-
-fn free_port() -> Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| Error::io("finding a free port", e))?;
-    l.local_addr()
-        .map(|a| a.port())
-        .map_err(|e| Error::io("finding a free port", e))
 }
 
 const SAMPLE: &str = "
@@ -248,7 +68,6 @@ pub struct DemoOptions {
 }
 
 pub async fn run(opts: DemoOptions) -> Result<()> {
-    let tools = PgTools::new(opts.pg_bin_dir.clone());
     let base = tempfile::Builder::new()
         .prefix("lifeboat-demo-")
         .tempdir()
@@ -256,10 +75,12 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     let root = base.path().to_path_buf();
     println!("lifeboat demo: working in {}", root.display());
 
-    let mut cluster = TempCluster::start(&root.join("server"), &tools)?;
+    let mut cluster =
+        ScratchCluster::start_in(&root.join("server"), opts.pg_bin_dir.clone(), None)?;
     println!(
-        "  started a throwaway PostgreSQL on 127.0.0.1:{}",
-        cluster.port
+        "  started a throwaway PostgreSQL {} on 127.0.0.1:{}",
+        cluster.major(),
+        cluster.port()
     );
     let admin = cluster.conn("postgres")?.connect().await?;
     admin
@@ -304,25 +125,24 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     };
     let repo = Arc::new(Repository::open(&StorageSettings::local(&repo_path), keys).await?);
     repo.init(vec![crypto::fingerprint(&recipient)]).await?;
-    let manifest = dump::backup(
-        repo.clone(),
-        BackupOptions {
-            source: SourceSettings {
-                conn: shop.clone(),
-                databases: vec!["shop".into()],
-                jobs: crate::config::default_jobs(),
-                globals: false,
-                pg_bin_dir: opts.pg_bin_dir.clone(),
-                lock_timeout_secs: 10,
-            },
-            recipients: vec![recipient],
-            encode: EncodeOptions::default(),
-            split_bytes: dump::DEFAULT_SPLIT_BYTES,
-            progress: crate::progress::Progress::hidden(),
-            lock: Default::default(),
+    let backup_opts = BackupOptions::new(
+        SourceSettings {
+            conn: shop.clone(),
+            databases: vec!["shop".into()],
+            jobs: crate::config::default_jobs(),
+            globals: false,
+            pg_bin_dir: opts.pg_bin_dir.clone(),
+            lock_timeout_secs: 10,
         },
-    )
-    .await?;
+        vec![recipient],
+        &Tuning {
+            // Compression on each stream's own thread: the demo's data is small.
+            compression_threads: Some(0),
+            ..Default::default()
+        },
+        crate::progress::Progress::hidden(),
+    )?;
+    let manifest = dump::backup(repo.clone(), backup_opts).await?;
     let secs = (manifest.finished_at - manifest.started_at).num_milliseconds() as f64 / 1000.0;
     println!(
         "  backed up `shop` as {} in {secs:.1}s: {} of data stored as {} (zstd + age) in {}",
@@ -364,7 +184,9 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         };
         println!("    {name:<20} {rows:>8} rows  {mark}");
     }
-    cluster.stop();
+    if let Err(e) = cluster.stop() {
+        tracing::warn!(error = %e, "could not stop the demo server");
+    }
     tokio::time::sleep(Duration::from_millis(100)).await;
     if opts.keep {
         let kept = base.keep();

@@ -59,8 +59,9 @@ pub enum Error {
     #[error("PostgreSQL at {target}: {reason}")]
     Postgres { target: String, reason: String },
 
-    #[error("{tool}: {reason}")]
-    Tool { tool: String, reason: String },
+    /// A PostgreSQL program (pg_dump, pg_dumpall, initdb…) could not be found or run, or failed.
+    #[error("{tool}: {failure}")]
+    Tool { tool: String, failure: ToolFailure },
 
     #[error("backup {0}")]
     Backup(String),
@@ -68,12 +69,99 @@ pub enum Error {
     #[error("restore: {0}")]
     Restore(String),
 
+    /// A worker task of a parallel step panicked or was cancelled.
+    #[error("{pool} worker failed: {source}")]
+    Worker {
+        pool: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+
     #[error("{context}: {source}")]
     Io {
         context: String,
         #[source]
         source: std::io::Error,
     },
+
+    /// An error of a typed kind with a note on what was cleaned up after it.
+    #[error("{error} ({note})")]
+    Noted { error: Box<Error>, note: String },
+}
+
+/// Why a PostgreSQL program failed, classified once, where its output is read.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolFailure {
+    /// No program of a fitting version was found; says what was found and how to fix it.
+    #[error("{0}")]
+    Missing(String),
+
+    #[error("cannot start: {0}")]
+    Start(#[source] std::io::Error),
+
+    /// Its stdin or stdout could not be taken.
+    #[error("no {0}")]
+    NoPipe(&'static str),
+
+    /// Something it needs around it is missing (a user to run as, a directory).
+    #[error("{0}")]
+    Unusable(String),
+
+    /// It exited unsuccessfully; `stderr` is what it printed.
+    #[error("failed{} ({status}): {}", against(target), or_no_message(stderr))]
+    Exited {
+        target: Option<String>,
+        status: String,
+        stderr: String,
+    },
+
+    /// The server hides `pg_authid` (managed services such as RDS), so pg_dumpall cannot
+    /// read role passwords; it can still dump roles with `--no-role-passwords`.
+    #[error(
+        "role passwords are not readable{} ({status}): {}",
+        against(target),
+        or_no_message(stderr)
+    )]
+    RolePasswordsHidden {
+        target: Option<String>,
+        status: String,
+        stderr: String,
+    },
+}
+
+fn against(target: &Option<String>) -> String {
+    target
+        .as_ref()
+        .map(|t| format!(" against {t}"))
+        .unwrap_or_default()
+}
+
+fn or_no_message(stderr: &str) -> &str {
+    if stderr.is_empty() {
+        "no message"
+    } else {
+        stderr
+    }
+}
+
+impl ToolFailure {
+    /// Classifies an unsuccessful exit by what the program printed on stderr (a program's
+    /// only account of why it failed: there is no SQLSTATE to read).
+    pub fn exited(target: Option<String>, status: String, stderr: String) -> Self {
+        if stderr.contains("pg_authid") {
+            ToolFailure::RolePasswordsHidden {
+                target,
+                status,
+                stderr,
+            }
+        } else {
+            ToolFailure::Exited {
+                target,
+                status,
+                stderr,
+            }
+        }
+    }
 }
 
 impl Error {
@@ -109,9 +197,9 @@ impl Error {
                 target,
                 reason: format!("{reason} ({note})"),
             },
-            Error::Tool { tool, reason } => Error::Tool {
-                tool,
-                reason: format!("{reason} ({note})"),
+            tool @ Error::Tool { .. } => Error::Noted {
+                error: Box::new(tool),
+                note: note.to_string(),
             },
             Error::Backup(m) => Error::Backup(format!("{m} ({note})")),
             Error::Restore(m) => Error::Restore(format!("{m} ({note})")),
@@ -139,7 +227,57 @@ impl Error {
             Error::Backup(_)
             | Error::Restore(_)
             | Error::BackupNotFound { .. }
+            | Error::Worker { .. }
             | Error::Io { .. } => 1,
+            Error::Noted { error, .. } => error.exit_code(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_role_passwords_are_classified_from_the_tools_stderr() {
+        let stderr = "pg_dumpall: error: query failed: ERROR:  permission denied for table \
+                      pg_authid"
+            .to_string();
+        let failure = ToolFailure::exited(Some("db".into()), "exit status: 1".into(), stderr);
+        assert!(matches!(failure, ToolFailure::RolePasswordsHidden { .. }));
+        let other = ToolFailure::exited(None, "exit status: 1".into(), String::new());
+        assert!(matches!(other, ToolFailure::Exited { .. }));
+        assert_eq!(other.to_string(), "failed (exit status: 1): no message");
+        let err = Error::Tool {
+            tool: "pg_dumpall 15".into(),
+            failure,
+        };
+        assert_eq!(err.exit_code(), 5);
+        let noted = err.with_note("cleaned up");
+        assert_eq!(noted.exit_code(), 5);
+        assert!(noted.to_string().ends_with("(cleaned up)"), "{noted}");
+    }
+
+    #[test]
+    fn exit_codes_by_class() {
+        assert_eq!(Error::config("x").exit_code(), 2);
+        assert_eq!(Error::Key("x".into()).exit_code(), 2);
+        let corrupt = Error::Corrupt {
+            object: "o".into(),
+            reason: "r".into(),
+        };
+        assert_eq!(corrupt.exit_code(), 3);
+        let repo = Error::NotFound {
+            repo: "r".into(),
+            key: "k".into(),
+        };
+        assert_eq!(repo.exit_code(), 4);
+        assert_eq!(repo.with_note("n").exit_code(), 4);
+        let pg = Error::Postgres {
+            target: "t".into(),
+            reason: "r".into(),
+        };
+        assert_eq!(pg.exit_code(), 5);
+        assert_eq!(Error::Restore("x".into()).exit_code(), 1);
     }
 }

@@ -8,7 +8,9 @@
 //! - [`repository`]: the repository format — layout, descriptor, manifests, signatures,
 //!   write transactions, the delete path, locks, which backups exist
 //! - [`dump`]: taking a backup; [`restore`]: putting one back
-//! - [`postgres`]: connections and PostgreSQL's client tools
+//! - [`postgres`]: connections, PostgreSQL's client tools, pg_dump output as typed entries
+//!   ([`postgres::toc`]) and throwaway servers ([`postgres::ScratchCluster`])
+//! - [`pool`]: the worker pool every parallel step runs on
 //! - [`demo`]: the self-contained first run
 
 pub mod config;
@@ -17,6 +19,7 @@ pub mod demo;
 pub mod dump;
 pub mod error;
 pub mod pipeline;
+pub mod pool;
 pub mod postgres;
 pub mod progress;
 pub mod repository;
@@ -25,4 +28,4 @@ pub mod storage;
 
 pub use repository::manifest;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, ToolFailure};

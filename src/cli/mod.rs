@@ -11,7 +11,6 @@ use std::sync::Arc;
 use args::{Command, ConfigCommand, KeyCommand, SourceArgs};
 use lifeboat::config::{Overrides, Settings};
 use lifeboat::dump::{self, BackupOptions};
-use lifeboat::pipeline::EncodeOptions;
 use lifeboat::progress::Progress;
 use lifeboat::repository::lock::{LockKind, LockOptions};
 use lifeboat::repository::Repository;
@@ -94,32 +93,21 @@ pub async fn run(cli: Cli) -> Result<()> {
             ov.globals = *globals;
             ov.lock_timeout_secs = *lock_timeout;
             let settings = Settings::load(cli.config.clone(), ov)?;
-            let source = settings.source()?;
-            let recipients = settings.recipients()?;
+            let tuning = dump::Tuning {
+                split_size: Some(split_size.clone()),
+                compression_level: Some(*compression_level),
+                compression_threads: *compression_threads,
+                segment_bytes: Some(settings.segment_bytes()?),
+            };
+            let mut opts = BackupOptions::new(
+                settings.source()?,
+                settings.recipients()?,
+                &tuning,
+                Progress::bytes("backing up", show_progress(&cli)),
+            )?;
+            opts.lock = lock_options(&cli);
             let repo = open_repo(&settings).await?;
-            let split_bytes = lifeboat::config::parse_size(split_size)
-                .map_err(|e| Error::config(format!("--split-size: {e}")))?;
-            if !(1..=19).contains(compression_level) {
-                return Err(Error::config("--compression-level must be 1 to 19").into());
-            }
-            let workers =
-                compression_threads.unwrap_or_else(|| EncodeOptions::workers_for(source.jobs));
-            let manifest = dump::backup(
-                repo.clone(),
-                BackupOptions {
-                    source,
-                    recipients,
-                    encode: EncodeOptions {
-                        zstd_level: *compression_level,
-                        zstd_workers: workers,
-                        segment_bytes: settings.segment_bytes()?,
-                    },
-                    split_bytes,
-                    progress: Progress::bytes("backing up", show_progress(&cli)),
-                    lock: lock_options(&cli),
-                },
-            )
-            .await?;
+            let manifest = dump::backup(repo.clone(), opts).await?;
             if *json {
                 println!("{}", String::from_utf8_lossy(&manifest.to_json()));
             } else {
@@ -165,9 +153,6 @@ pub async fn run(cli: Cli) -> Result<()> {
             json,
         } => {
             let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
-            let identities = settings.identities()?;
-            let target = lifeboat::postgres::ConnSpec::from_url_and_env(Some(into))?;
-            let repo = open_repo(&settings).await?;
             let opts = RestoreOptions {
                 backup: backup.clone(),
                 database: database.clone(),
@@ -184,6 +169,10 @@ pub async fn run(cli: Cli) -> Result<()> {
                 lock: lock_options(&cli),
                 no_lock: *no_lock,
             };
+            opts.validate()?;
+            let identities = settings.identities()?;
+            let target = lifeboat::postgres::ConnSpec::from_url_and_env(Some(into))?;
+            let repo = open_repo(&settings).await?;
             let report = restore::restore(repo, &target, identities, &opts).await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

@@ -122,9 +122,7 @@ impl Settings {
             o.databases.clone()
         };
         let jobs = o.jobs.or(f.jobs).unwrap_or_else(default_jobs);
-        if jobs == 0 {
-            return Err(Error::config("jobs must be at least 1"));
-        }
+        check_jobs(jobs)?;
         Ok(SourceSettings {
             conn,
             databases,
@@ -249,6 +247,14 @@ impl Settings {
             })?;
         crypto::read_identity_file(path)
     }
+}
+
+/// Refuses zero parallel jobs, for backups and restores alike.
+pub fn check_jobs(jobs: usize) -> Result<()> {
+    if jobs == 0 {
+        return Err(Error::config("jobs must be at least 1"));
+    }
+    Ok(())
 }
 
 /// One job per core, at least two: COPY on the server and compression here overlap.

@@ -7,43 +7,34 @@
 
 mod catalog;
 mod copy_out;
+mod options;
 mod pgdump;
 mod plan;
 mod session;
 
 pub use copy_out::column_list;
+pub use options::{BackupOptions, Tuning};
 pub use plan::DEFAULT_SPLIT_BYTES;
 
 use chrono::Utc;
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio_postgres::Client;
 
 use crate::config::SourceSettings;
-use crate::crypto::{self, PlainHasher, Recipient};
-use crate::error::{Error, Result};
-use crate::pipeline::{EncodeOptions, ObjectStats, ObjectWriter, WriteTarget};
+use crate::crypto::{self, PlainHasher};
+use crate::error::{Error, Result, ToolFailure};
+use crate::pipeline::{ObjectStats, ObjectWriter, WriteTarget};
+use crate::pool;
 use crate::postgres::{self, ConnSpec, PgTool, PgTools};
 use crate::progress::Progress;
 use crate::repository::layout::{database_dir, table_stem, MANIFEST_NAME};
-use crate::repository::lock::{LockKind, LockOptions};
+use crate::repository::lock::LockKind;
 use crate::repository::manifest::{
     Compression, DatabaseBackup, Encryption, Manifest, PlainHashScheme, SourceInfo, TableData,
     KEYED_BLAKE3,
 };
 use crate::repository::{backup_prefix, BackupId, Repository};
 use plan::{Section, WorkItem};
-
-pub struct BackupOptions {
-    pub source: SourceSettings,
-    pub recipients: Vec<Recipient>,
-    pub encode: EncodeOptions,
-    pub split_bytes: u64,
-    pub progress: Progress,
-    /// How long to wait for an exclusive lock (a prune) to go away.
-    pub lock: LockOptions,
-}
 
 /// Everything a database's workers share.
 struct DbContext {
@@ -83,6 +74,7 @@ struct SourcePlan {
 /// `lifeboat backup`, in phases: inspect the source, check the repository can be written,
 /// take the shared lock, then clean up, dump and commit.
 pub async fn backup(repo: Arc<Repository>, opts: BackupOptions) -> Result<Manifest> {
+    opts.validate()?;
     let plan = inspect_source(&opts.source).await?;
     repo.descriptor_for_write().await?;
     let lock = repo.lock(LockKind::Shared, "backup", opts.lock).await?;
@@ -259,7 +251,10 @@ async fn dump_globals(
     match writer(&args).await {
         Ok(stats) => Ok(stats),
         // Managed services (RDS) hide pg_authid: dump roles without their passwords.
-        Err(Error::Tool { reason, .. }) if reason.contains("pg_authid") => {
+        Err(Error::Tool {
+            failure: ToolFailure::RolePasswordsHidden { .. },
+            ..
+        }) => {
             tracing::warn!(
                 "role passwords are not readable here; backing up roles without passwords"
             );
@@ -339,46 +334,27 @@ async fn run_workers(
     items: Vec<WorkItem>,
     jobs: usize,
 ) -> Result<Vec<Outcome>> {
-    let queue = Arc::new(Mutex::new(VecDeque::from(items)));
-    let failed = Arc::new(AtomicBool::new(false));
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..jobs.max(1) {
-        let (ctx, queue, failed) = (ctx.clone(), queue.clone(), failed.clone());
-        set.spawn(async move {
-            let mut client: Option<Client> = None;
-            let mut done = Vec::new();
-            loop {
-                if failed.load(Ordering::SeqCst) {
-                    return Ok(done);
-                }
-                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
-                let Some(item) = next else { return Ok(done) };
-                match run_item(&ctx, &mut client, item).await {
-                    Ok(o) => done.push(o),
-                    Err(e) => {
-                        failed.store(true, Ordering::SeqCst);
-                        return Err(e);
-                    }
-                }
-            }
-        });
-    }
-    let mut all = Vec::new();
-    let mut first_error = None;
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok(Ok(done)) => all.extend(done),
-            Ok(Err(e)) => {
-                first_error.get_or_insert(e);
-            }
-            Err(e) => {
-                first_error.get_or_insert(Error::Backup(format!("worker failed: {e}")));
-            }
-        }
-    }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(all),
+    let workers = (0..jobs)
+        .map(|_| DumpWorker {
+            ctx: ctx.clone(),
+            client: None,
+        })
+        .collect();
+    pool::run("dump", workers, items).await
+}
+
+/// A dump worker: its connection in the snapshot is opened on its first table.
+struct DumpWorker {
+    ctx: Arc<DbContext>,
+    client: Option<Client>,
+}
+
+impl pool::Worker for DumpWorker {
+    type Item = WorkItem;
+    type Output = Outcome;
+
+    async fn run(&mut self, item: WorkItem, _queue: &pool::Queue<WorkItem>) -> Result<Outcome> {
+        run_item(&self.ctx, &mut self.client, item).await
     }
 }
 

@@ -2,7 +2,7 @@
 
 use tokio::io::AsyncReadExt;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ToolFailure};
 use crate::pipeline::{ObjectStats, ObjectWriter};
 use crate::postgres::{ConnSpec, PgTool};
 
@@ -19,7 +19,7 @@ pub async fn stream_tool(
     let (mut child, stderr) = tool.spawn(conn, &args, false)?;
     let mut stdout = child.stdout.take().ok_or_else(|| Error::Tool {
         tool: name.clone(),
-        reason: "no stdout".into(),
+        failure: ToolFailure::NoPipe("stdout"),
     })?;
     let mut buf = vec![0u8; 256 * 1024];
     let copy: Result<()> = async {
@@ -45,18 +45,7 @@ pub async fn stream_tool(
         .map_err(|e| Error::io(format!("waiting for {name}"), e))?;
     let err_text = stderr.await.unwrap_or_default();
     if !status.success() {
-        return Err(Error::Tool {
-            tool: format!("{name} {}", tool.major),
-            reason: format!(
-                "failed against {} ({status}): {}",
-                conn.display(),
-                if err_text.is_empty() {
-                    "no message"
-                } else {
-                    &err_text
-                }
-            ),
-        });
+        return Err(tool.exit_error(conn, status, err_text));
     }
     if !err_text.is_empty() {
         tracing::warn!(tool = %name, "{err_text}");

@@ -1,11 +1,15 @@
 //! Connections to PostgreSQL: one connection description for our own driver and for the
-//! PostgreSQL client tools we run, and the few catalog questions every command asks.
+//! PostgreSQL client tools we run, the few catalog questions every command asks, and
+//! pg_dump's output read as typed entries ([`toc`]).
 
+pub mod cluster;
 mod conn;
 mod passfile;
 pub mod tls;
+pub mod toc;
 mod tools;
 
+pub use cluster::ScratchCluster;
 pub use conn::ConnSpec;
 pub use tools::{collect_stderr, PgTool, PgTools};
 

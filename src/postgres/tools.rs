@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ToolFailure};
 
 #[derive(Debug, Clone)]
 pub struct PgTool {
@@ -116,7 +116,7 @@ impl PgTools {
         };
         Error::Tool {
             tool: tool.to_string(),
-            reason: format!("need {want}; {seen}. To fix: {install}"),
+            failure: ToolFailure::Missing(format!("need {want}; {seen}. To fix: {install}")),
         }
     }
 }
@@ -179,12 +179,25 @@ impl PgTool {
             cmd.stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::null());
         }
-        let mut child = cmd.spawn().map_err(|e| crate::error::Error::Tool {
+        let mut child = cmd.spawn().map_err(|e| Error::Tool {
             tool: self.path.display().to_string(),
-            reason: format!("cannot start: {e}"),
+            failure: ToolFailure::Start(e),
         })?;
         let stderr = tokio::spawn(collect_stderr(child.stderr.take()));
         Ok((child, stderr))
+    }
+
+    /// The error for an unsuccessful exit against `conn`, classified by its stderr.
+    pub fn exit_error(
+        &self,
+        conn: &super::ConnSpec,
+        status: std::process::ExitStatus,
+        stderr: String,
+    ) -> Error {
+        Error::Tool {
+            tool: format!("{} {}", self.name(), self.major),
+            failure: ToolFailure::exited(Some(conn.display()), status.to_string(), stderr),
+        }
     }
 
     pub fn name(&self) -> String {

@@ -6,15 +6,16 @@
 //! does), so one big table's index build does not wait for every other table's rows.
 
 use futures::SinkExt;
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 use tokio_postgres::Client;
 
+use super::ddl::{self, EarlyDdl};
 use super::script::Source;
-use super::toc::TocEntry;
 use crate::error::{Error, Result};
 use crate::manifest::TableData;
+use crate::pool;
+use crate::postgres::toc::{QualifiedName, TocEntry};
 use crate::postgres::{quote_literal, ConnSpec};
 
 /// Session settings for loading: no statement timeout, and asynchronous commit, which is
@@ -32,20 +33,9 @@ enum Work {
     Ddl(TocEntry),
 }
 
-/// Per table (quoted `"s"."t"`): post-data entries to run once its rows are all in, and
-/// the session preamble they need.
-#[derive(Default)]
-pub struct EarlyDdl {
-    pub preamble: String,
-    pub by_table: HashMap<String, Vec<TocEntry>>,
-}
-
-struct Shared {
-    queue: Mutex<VecDeque<Work>>,
-    /// Objects still to load per table, and the entries waiting on them.
-    pending: Mutex<HashMap<String, (usize, Vec<TocEntry>)>>,
-    failed: AtomicBool,
-    rows: AtomicU64,
+/// What the loaders share: objects still to load per table, and the entries waiting on them.
+struct Pending {
+    by_table: tokio::sync::Mutex<HashMap<QualifiedName, (usize, Vec<TocEntry>)>>,
 }
 
 pub async fn load_tables(
@@ -59,106 +49,115 @@ pub async fn load_tables(
 ) -> Result<u64> {
     let mut tables = tables;
     tables.sort_by_key(|t| std::cmp::Reverse(t.object.plain_size));
-    let mut pending: HashMap<String, (usize, Vec<TocEntry>)> = HashMap::new();
-    for t in &tables {
-        pending.entry(t.qualified()).or_default().0 += 1;
-    }
-    let EarlyDdl {
-        preamble,
-        mut by_table,
-    } = early;
-    for (table, (_, entries)) in pending.iter_mut() {
-        *entries = by_table.remove(table).unwrap_or_default();
-    }
-    let shared = Arc::new(Shared {
-        queue: Mutex::new(tables.into_iter().map(Work::Copy).collect()),
-        pending: Mutex::new(pending),
-        failed: AtomicBool::new(false),
-        rows: AtomicU64::new(0),
+    let EarlyDdl { preamble, by_table } = early;
+    let pending = Arc::new(Pending {
+        by_table: tokio::sync::Mutex::new(waiting_ddl(tables.iter().map(table_name), by_table)),
     });
     let settings = format!("{} {preamble}", loader_settings(encoding));
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..jobs.max(1) {
-        let (source, target, shared, settings, progress) = (
-            source.clone(),
-            target.clone(),
-            shared.clone(),
-            settings.clone(),
-            progress.clone(),
-        );
-        set.spawn(async move {
-            let result = worker(&source, &target, &shared, &settings, &progress).await;
-            if result.is_err() {
-                shared.failed.store(true, Ordering::SeqCst);
-            }
-            result
-        });
-    }
-    let mut first_error = None;
-    while let Some(joined) = set.join_next().await {
-        let r = joined.unwrap_or_else(|e| Err(Error::Restore(format!("loader failed: {e}"))));
-        if let Err(e) = r {
-            first_error.get_or_insert(e);
-        }
-    }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(shared.rows.load(Ordering::Relaxed)),
-    }
+    let workers = (0..jobs)
+        .map(|_| Loader {
+            source: source.clone(),
+            target: target.clone(),
+            settings: settings.clone(),
+            progress: progress.clone(),
+            pending: pending.clone(),
+            client: None,
+        })
+        .collect();
+    let items = tables.into_iter().map(Work::Copy).collect();
+    let rows = pool::run("loader", workers, items).await?;
+    Ok(rows.iter().sum())
 }
 
-async fn worker(
-    source: &Source,
-    target: &ConnSpec,
-    shared: &Shared,
-    settings: &str,
-    progress: &crate::progress::Progress,
-) -> Result<()> {
-    let mut client: Option<Client> = None;
-    loop {
-        if shared.failed.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-        let next = shared.queue.lock().ok().and_then(|mut q| q.pop_front());
-        let Some(work) = next else { return Ok(()) };
-        if client.is_none() {
-            let c = target.connect().await?;
-            c.batch_execute(settings)
-                .await
-                .map_err(|e| target.error("cannot set up a loading session", &e))?;
-            client = Some(c);
-        }
-        let c = client
+/// Per table: how many of its objects (one name per object) are to load, and the entries
+/// to run once they are in.
+fn waiting_ddl(
+    objects: impl Iterator<Item = QualifiedName>,
+    mut early: HashMap<QualifiedName, Vec<TocEntry>>,
+) -> HashMap<QualifiedName, (usize, Vec<TocEntry>)> {
+    let mut pending: HashMap<QualifiedName, (usize, Vec<TocEntry>)> = HashMap::new();
+    for table in objects {
+        pending.entry(table).or_default().0 += 1;
+    }
+    for (table, (_, entries)) in pending.iter_mut() {
+        *entries = early.remove(table).unwrap_or_default();
+    }
+    pending
+}
+
+/// A loading worker, with its own connection opened (and set up) on its first item.
+struct Loader {
+    source: Source,
+    target: ConnSpec,
+    settings: String,
+    progress: crate::progress::Progress,
+    pending: Arc<Pending>,
+    client: Option<Client>,
+}
+
+impl pool::Worker for Loader {
+    type Item = Work;
+    /// Rows loaded.
+    type Output = u64;
+
+    async fn run(&mut self, work: Work, queue: &pool::Queue<Work>) -> Result<u64> {
+        self.connect().await?;
+        let c = self
+            .client
             .as_ref()
             .ok_or_else(|| Error::Restore("no connection".into()))?;
         match work {
             Work::Copy(table) => {
-                let n = copy_in(c, target, source, &table, progress).await?;
-                shared.rows.fetch_add(n, Ordering::Relaxed);
-                release_ddl(shared, &table.qualified());
+                let n = copy_in(c, &self.target, &self.source, &table, &self.progress).await?;
+                let ready = self.pending.table_loaded(&table_name(&table)).await;
+                queue
+                    .push_front(ready.into_iter().map(Work::Ddl).collect())
+                    .await;
+                Ok(n)
             }
-            Work::Ddl(entry) => super::post_data::execute(c, target, &entry).await?,
+            Work::Ddl(entry) => {
+                ddl::execute(c, &self.target, &entry).await?;
+                Ok(0)
+            }
         }
     }
 }
 
-/// When a table's last object is in, its index and constraint builds go to the front of
-/// the queue.
-fn release_ddl(shared: &Shared, table: &str) {
-    let ready = shared.pending.lock().ok().and_then(|mut p| {
-        let (left, _) = p.get_mut(table)?;
-        *left -= 1;
-        if *left == 0 {
-            p.remove(table).map(|(_, entries)| entries)
-        } else {
-            None
+impl Loader {
+    /// Opens and sets up the worker's connection, on its first item.
+    async fn connect(&mut self) -> Result<()> {
+        if self.client.is_none() {
+            let c = self.target.connect().await?;
+            c.batch_execute(&self.settings)
+                .await
+                .map_err(|e| self.target.error("cannot set up a loading session", &e))?;
+            self.client = Some(c);
         }
-    });
-    if let (Some(entries), Ok(mut q)) = (ready, shared.queue.lock()) {
-        for e in entries.into_iter().rev() {
-            q.push_front(Work::Ddl(e));
-        }
+        Ok(())
     }
+}
+
+impl Pending {
+    /// Counts one of the table's objects as loaded; when it was the last, returns the
+    /// index and constraint builds waiting on it (they go to the front of the queue).
+    async fn table_loaded(&self, table: &QualifiedName) -> Vec<TocEntry> {
+        let mut by_table = self.by_table.lock().await;
+        let Some((left, _)) = by_table.get_mut(table) else {
+            return Vec::new();
+        };
+        *left = left.saturating_sub(1);
+        if *left > 0 {
+            return Vec::new();
+        }
+        by_table
+            .remove(table)
+            .map(|(_, entries)| entries)
+            .unwrap_or_default()
+    }
+}
+
+fn table_name(t: &TableData) -> QualifiedName {
+    QualifiedName::new(&t.schema, &t.name)
 }
 
 pub fn copy_in_sql(table: &TableData) -> String {
@@ -203,4 +202,35 @@ async fn copy_in(
         )));
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::postgres::toc::split;
+
+    #[tokio::test]
+    async fn a_tables_ddl_is_released_once_its_last_part_is_in() {
+        let index = split(
+            "--\n-- Name: i; Type: INDEX; Schema: s; Owner: o\n--\n\n\
+             CREATE INDEX \"i\" ON \"s\".\"t\" USING btree (\"a\");\n",
+        )
+        .entries;
+        let t = QualifiedName::new("s", "t");
+        let mut early = HashMap::new();
+        early.insert(t.clone(), index.clone());
+        // Two parts of s.t, one of s.u.
+        let objects = [t.clone(), QualifiedName::new("s", "u"), t.clone()];
+        let pending = Pending {
+            by_table: tokio::sync::Mutex::new(waiting_ddl(objects.into_iter(), early)),
+        };
+        assert!(pending.table_loaded(&t).await.is_empty());
+        assert!(pending
+            .table_loaded(&QualifiedName::new("s", "u"))
+            .await
+            .is_empty());
+        assert_eq!(pending.table_loaded(&t).await, index);
+        // Released once only.
+        assert!(pending.table_loaded(&t).await.is_empty());
+    }
 }

@@ -6,11 +6,11 @@
 //! Keys are checked and the target inspected before anything is written to it.
 
 mod data;
+mod ddl;
 mod post_data;
 mod script;
 mod select;
 mod target;
-pub mod toc;
 
 use serde::Serialize;
 use std::sync::Arc;
@@ -19,13 +19,14 @@ use std::time::Instant;
 use crate::crypto::{self, Identity, PlainHasher};
 use crate::error::{Error, Result};
 use crate::pipeline::ReadSource;
+use crate::postgres::toc::{self, QualifiedName};
 use crate::postgres::{self, ConnSpec, PgTools};
 use crate::repository::lock::{LockKind, LockOptions};
 use crate::repository::manifest::{DatabaseBackup, Manifest, KEYED_BLAKE3};
 use crate::repository::{backup_prefix, BackupId, Repository};
 pub use script::Source;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RestoreOptions {
     /// A backup id, a unique prefix of one, or `latest`.
     pub backup: String,
@@ -36,6 +37,7 @@ pub struct RestoreOptions {
     pub tables: Vec<String>,
     pub schema_only: bool,
     pub data_only: bool,
+    /// Parallel connections, at least 1; default one per core, at least 2.
     pub jobs: usize,
     pub allow_older_target: bool,
     /// Apply the backup's roles and tablespaces to the target cluster first.
@@ -47,6 +49,40 @@ pub struct RestoreOptions {
     /// Read without taking a lock (read-only credentials): nothing stops a concurrent prune
     /// from deleting the backup meanwhile.
     pub no_lock: bool,
+}
+
+impl Default for RestoreOptions {
+    fn default() -> Self {
+        RestoreOptions {
+            backup: String::new(),
+            database: None,
+            create: false,
+            clean: false,
+            tables: Vec::new(),
+            schema_only: false,
+            data_only: false,
+            jobs: crate::config::default_jobs(),
+            allow_older_target: false,
+            globals: false,
+            pg_bin_dir: None,
+            progress: crate::progress::Progress::default(),
+            lock: LockOptions::default(),
+            no_lock: false,
+        }
+    }
+}
+
+impl RestoreOptions {
+    /// Checks the options before anything is read or touched.
+    pub fn validate(&self) -> Result<()> {
+        crate::config::check_jobs(self.jobs)?;
+        if self.schema_only && self.data_only {
+            return Err(Error::config(
+                "--schema-only and --data-only exclude each other",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// What a restore did and how long each step took: the RTO evidence.
@@ -69,11 +105,7 @@ pub async fn restore(
     identities: Vec<Identity>,
     opts: &RestoreOptions,
 ) -> Result<RestoreReport> {
-    if opts.schema_only && opts.data_only {
-        return Err(Error::config(
-            "--schema-only and --data-only exclude each other",
-        ));
-    }
+    opts.validate()?;
     repo.require_trust()?;
     let lock = if opts.no_lock {
         None
@@ -211,10 +243,10 @@ async fn run_steps(
     psql: &crate::postgres::PgTool,
     target: &ConnSpec,
     db: &DatabaseBackup,
-    tables: Option<&[select::TableName]>,
+    tables: Option<&[QualifiedName]>,
     opts: &RestoreOptions,
 ) -> Result<StepsDone> {
-    let jobs = opts.jobs.max(1);
+    let jobs = opts.jobs;
     let mut steps = Vec::new();
     let mut step_start = Instant::now();
     let mut lap = |label: &str, steps: &mut Vec<(String, f64)>| {
@@ -242,10 +274,14 @@ async fn run_steps(
             if !opts.schema_only {
                 let early = match post.as_mut() {
                     Some(p) if !p.needs_psql => {
-                        let names = db.tables.iter().map(|t| t.qualified()).collect();
+                        let names = db
+                            .tables
+                            .iter()
+                            .map(|t| QualifiedName::new(&t.schema, &t.name))
+                            .collect();
                         post_data::take_early(p, &names)
                     }
-                    _ => data::EarlyDdl::default(),
+                    _ => ddl::EarlyDdl::default(),
                 };
                 rows = data::load_tables(
                     source,
@@ -333,7 +369,7 @@ async fn run_steps(
                     selected.clone(),
                     jobs,
                     &opts.progress,
-                    data::EarlyDdl::default(),
+                    ddl::EarlyDdl::default(),
                 )
                 .await?;
                 let seq = source.read_text(&db.sequences).await?;
@@ -453,4 +489,30 @@ async fn refuse_loaded_tables(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RestoreOptions;
+
+    #[test]
+    fn options_are_checked_before_anything_is_touched() {
+        assert!(RestoreOptions::default().jobs >= 1);
+        assert!(RestoreOptions::default().validate().is_ok());
+        let zero = RestoreOptions {
+            jobs: 0,
+            ..Default::default()
+        };
+        let err = zero.validate().unwrap_err();
+        assert_eq!(
+            (err.exit_code(), err.to_string()),
+            (2, "configuration: jobs must be at least 1".to_string())
+        );
+        let both = RestoreOptions {
+            schema_only: true,
+            data_only: true,
+            ..Default::default()
+        };
+        assert_eq!(both.validate().unwrap_err().exit_code(), 2);
+    }
 }

@@ -2,21 +2,22 @@
 //! unique/primary/check constraints first, all jobs at once; then partition index attaches;
 //! then foreign keys (they need the unique indexes), in parallel; then the rest in dump order.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
-use tokio_postgres::error::SqlState;
+use std::collections::HashSet;
+use std::sync::Arc;
 use tokio_postgres::Client;
 
-use super::toc::{SplitDump, TocEntry};
-use crate::error::{Error, Result};
+use super::ddl::{execute, EarlyDdl};
+use crate::error::Result;
+use crate::pool;
+use crate::postgres::toc::{EntryKind, QualifiedName, SplitDump, TocEntry};
 use crate::postgres::ConnSpec;
 
 /// Which phase an entry runs in, and whether entries of that phase may run concurrently.
-fn phase(kind: &str) -> (u8, bool) {
+fn phase(kind: &EntryKind) -> (u8, bool) {
     match kind {
-        "INDEX" | "CONSTRAINT" => (0, true),
-        "INDEX ATTACH" => (1, false),
-        "FK CONSTRAINT" => (2, true),
+        EntryKind::Index | EntryKind::Constraint => (0, true),
+        EntryKind::IndexAttach => (1, false),
+        EntryKind::FkConstraint => (2, true),
         _ => (3, false),
     }
 }
@@ -24,17 +25,14 @@ fn phase(kind: &str) -> (u8, bool) {
 /// Takes out of `dump` the indexes and non-foreign-key constraints of ordinary tables, keyed
 /// by the table they are built on, to run as soon as that table is loaded. Entries on
 /// partitioned parents (`ON ONLY`), materialized views and anything else stay in `dump`.
-pub fn take_early(
-    dump: &mut SplitDump,
-    tables: &std::collections::HashSet<String>,
-) -> super::data::EarlyDdl {
-    let mut early = super::data::EarlyDdl {
+pub fn take_early(dump: &mut SplitDump, tables: &HashSet<QualifiedName>) -> EarlyDdl {
+    let mut early = EarlyDdl {
         preamble: dump.preamble.clone(),
         ..Default::default()
     };
     let entries = std::mem::take(&mut dump.entries);
     for e in entries {
-        match built_on(&e).filter(|t| tables.contains(t)) {
+        match built_early_on(&e).filter(|t| tables.contains(*t)).cloned() {
             Some(table) => early.by_table.entry(table).or_default().push(e),
             None => dump.entries.push(e),
         }
@@ -42,24 +40,14 @@ pub fn take_early(
     early
 }
 
-/// The table an INDEX or CONSTRAINT entry builds on, as pg_dump wrote it (`"s"."t"`).
-fn built_on(e: &TocEntry) -> Option<String> {
-    let first = e
-        .sql
-        .lines()
-        .find(|l| !l.trim().is_empty() && !l.starts_with("--"))?;
-    match e.kind.as_str() {
-        "INDEX" => {
-            let (_, rest) = first.split_once(" ON ")?;
-            if rest.starts_with("ONLY ") {
-                return None;
-            }
-            rest.split_once(" USING ")
-                .map(|(t, _)| t.trim().to_string())
-        }
-        "CONSTRAINT" => first
-            .strip_prefix("ALTER TABLE ONLY ")
-            .map(|t| t.trim().to_string()),
+/// The table an entry builds on, if it may run as soon as that table's rows are in: an
+/// index on the table itself (not `ON ONLY` a partitioned parent, attached to later), or a
+/// primary key, unique or exclusion constraint added with `ALTER TABLE ONLY` (without
+/// ONLY a constraint recurses into child tables, which may still be loading).
+fn built_early_on(e: &TocEntry) -> Option<&QualifiedName> {
+    match e.kind {
+        EntryKind::Index if !e.only => e.table.as_ref(),
+        EntryKind::Constraint if e.only => e.table.as_ref(),
         _ => None,
     }
 }
@@ -106,69 +94,42 @@ async fn run_parallel(
     clients: &[Arc<Client>],
     target: &ConnSpec,
 ) -> Result<()> {
-    let queue = Arc::new(Mutex::new(VecDeque::from(batch)));
-    let mut set = tokio::task::JoinSet::new();
-    for c in clients {
-        let (c, queue, target) = (c.clone(), queue.clone(), target.clone());
-        set.spawn(async move {
-            loop {
-                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
-                let Some(entry) = next else { return Ok(()) };
-                execute(&c, &target, &entry).await?;
-            }
-        });
-    }
-    let mut first_error = None;
-    while let Some(j) = set.join_next().await {
-        if let Err(e) = j.unwrap_or_else(|e| Err(Error::Restore(format!("post-data worker: {e}"))))
-        {
-            first_error.get_or_insert(e);
-        }
-    }
-    first_error.map_or(Ok(()), Err)
+    let workers = clients
+        .iter()
+        .map(|c| Builder {
+            client: c.clone(),
+            target: target.clone(),
+        })
+        .collect();
+    pool::run("post-data", workers, batch).await?;
+    Ok(())
 }
 
-/// Runs one entry; retries a deadlock, which concurrent DDL on related tables can cause.
-pub(super) async fn execute(client: &Client, target: &ConnSpec, entry: &TocEntry) -> Result<()> {
-    let script = entry.script();
-    let mut attempt = 0;
-    loop {
-        match client.batch_execute(&script).await {
-            Ok(()) => return Ok(()),
-            Err(e) if e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) && attempt < 5 => {
-                attempt += 1;
-                tracing::debug!(entry = %entry.name, attempt, "deadlock, retrying");
-            }
-            Err(e) => {
-                return Err(Error::Restore(format!(
-                    "post-data {} {}{}: {}",
-                    entry.kind,
-                    if entry.schema == "-" {
-                        String::new()
-                    } else {
-                        format!("{}.", entry.schema)
-                    },
-                    entry.name,
-                    target.error("failed", &e)
-                )))
-            }
-        }
+/// A post-data worker on one of the step's connections.
+struct Builder {
+    client: Arc<Client>,
+    target: ConnSpec,
+}
+
+impl pool::Worker for Builder {
+    type Item = TocEntry;
+    type Output = ();
+
+    async fn run(&mut self, entry: TocEntry, _queue: &pool::Queue<TocEntry>) -> Result<()> {
+        execute(&self.client, &self.target, &entry).await
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{built_on, phase};
-    use crate::restore::toc::TocEntry;
+    use super::{built_early_on, phase};
+    use crate::postgres::toc::{split, EntryKind, QualifiedName, TocEntry};
 
     fn entry(kind: &str, sql: &str) -> TocEntry {
-        TocEntry {
-            name: "x".into(),
-            kind: kind.into(),
-            schema: "s".into(),
-            session: vec![],
-            sql: sql.into(),
-        }
+        let dump = split(&format!(
+            "--\n-- Name: x; Type: {kind}; Schema: s; Owner: o\n--\n\n{sql}\n"
+        ));
+        dump.entries[0].clone()
     }
 
     #[test]
@@ -177,28 +138,29 @@ mod tests {
             "INDEX",
             "\nCREATE INDEX \"i\" ON \"s\".\"My T\" USING btree (\"a\");\n",
         );
-        assert_eq!(built_on(&idx).as_deref(), Some("\"s\".\"My T\""));
+        assert_eq!(built_early_on(&idx), Some(&QualifiedName::new("s", "My T")));
         let parent = entry(
             "INDEX",
             "CREATE INDEX \"i\" ON ONLY \"s\".\"p\" USING btree (\"a\");",
         );
-        assert_eq!(built_on(&parent), None);
+        assert_eq!(built_early_on(&parent), None);
         let pk = entry(
             "CONSTRAINT",
             "ALTER TABLE ONLY \"s\".\"t\"\n    ADD CONSTRAINT \"pk\" PRIMARY KEY (\"id\");",
         );
-        assert_eq!(built_on(&pk).as_deref(), Some("\"s\".\"t\""));
+        assert_eq!(built_early_on(&pk), Some(&QualifiedName::new("s", "t")));
         assert_eq!(
-            built_on(&entry("FK CONSTRAINT", "ALTER TABLE ONLY \"s\".\"t\"")),
+            built_early_on(&entry("FK CONSTRAINT", "ALTER TABLE ONLY \"s\".\"t\"")),
             None
         );
     }
 
     #[test]
     fn foreign_keys_after_indexes() {
-        assert!(phase("INDEX").0 < phase("FK CONSTRAINT").0);
-        assert!(phase("CONSTRAINT").0 < phase("INDEX ATTACH").0);
-        assert!(phase("FK CONSTRAINT").0 < phase("TRIGGER").0);
-        assert!(!phase("MATERIALIZED VIEW DATA").1);
+        let phase_of = |kind: &str| phase(&EntryKind::parse(kind));
+        assert!(phase_of("INDEX").0 < phase_of("FK CONSTRAINT").0);
+        assert!(phase_of("CONSTRAINT").0 < phase_of("INDEX ATTACH").0);
+        assert!(phase_of("FK CONSTRAINT").0 < phase_of("TRIGGER").0);
+        assert!(!phase_of("MATERIALIZED VIEW DATA").1);
     }
 }

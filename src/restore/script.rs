@@ -2,8 +2,9 @@
 //! whole and run over our own connection.
 
 use tokio::io::AsyncWriteExt;
+use tokio_postgres::error::SqlState;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ToolFailure};
 use crate::pipeline::{ObjectReader, ObjectStats, ReadSource};
 use crate::postgres::{ConnSpec, PgTool};
 
@@ -59,7 +60,7 @@ pub async fn run_with_psql(
     let (mut child, stderr) = psql.spawn(target, &args, true)?;
     let mut stdin = child.stdin.take().ok_or_else(|| Error::Tool {
         tool: "psql".into(),
-        reason: "no stdin".into(),
+        failure: ToolFailure::NoPipe("stdin"),
     })?;
     let mut reader = source.open(object);
     let fed: Result<()> = async {
@@ -99,8 +100,8 @@ pub async fn run_with_psql(
 
 /// Applies `pg_dumpall --globals-only` output (roles, memberships, tablespaces) to the target
 /// cluster. Roles that already exist (the superuser running the restore, at least) make
-/// `CREATE ROLE` fail harmlessly; the `ALTER ROLE` that follows still sets their attributes.
-/// Any other error fails the step.
+/// `CREATE ROLE` fail harmlessly (SQLSTATE 42710, duplicate object); the `ALTER ROLE` that
+/// follows still sets their attributes. Any other error fails the step.
 pub async fn apply_globals(
     psql: &PgTool,
     target: &ConnSpec,
@@ -110,7 +111,18 @@ pub async fn apply_globals(
     let sql = source.read_text(object).await?;
     let maint = target.with_database("postgres");
     let conninfo = maint.libpq_conninfo();
-    let args = ["-X", "-q", "--no-password", "-d", &conninfo, "-f", "-"];
+    // Verbose errors carry their SQLSTATE: `ERROR:  42710: role "x" already exists`.
+    let args = [
+        "-X",
+        "-q",
+        "-v",
+        "VERBOSITY=verbose",
+        "--no-password",
+        "-d",
+        &conninfo,
+        "-f",
+        "-",
+    ];
     let (mut child, stderr) = psql.spawn(&maint, &args, true)?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(sql.as_bytes()).await;
@@ -119,13 +131,7 @@ pub async fn apply_globals(
         .wait()
         .await
         .map_err(|e| Error::io("waiting for psql", e))?;
-    let errors: Vec<String> = stderr
-        .await
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("ERROR:") && !l.contains("already exists"))
-        .map(str::to_string)
-        .collect();
+    let errors = unexpected_errors(&stderr.await.unwrap_or_default());
     if !status.success() || !errors.is_empty() {
         return Err(Error::Restore(format!(
             "applying roles and tablespaces to {}: {}",
@@ -134,4 +140,39 @@ pub async fn apply_globals(
         )));
     }
     Ok(())
+}
+
+/// psql's error lines other than "already exists" (duplicate object).
+fn unexpected_errors(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|l| l.contains("ERROR:"))
+        .filter(|l| sqlstate(l) != Some(SqlState::DUPLICATE_OBJECT.code()))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The SQLSTATE of a verbose psql error line (`…ERROR:  42710: message`).
+fn sqlstate(line: &str) -> Option<&str> {
+    let (_, after) = line.split_once("ERROR:")?;
+    let (code, _) = after.trim_start().split_once(':')?;
+    (code.len() == 5 && code.chars().all(|c| c.is_ascii_alphanumeric())).then_some(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unexpected_errors;
+
+    #[test]
+    fn only_duplicate_objects_are_expected() {
+        let stderr = "psql:<stdin>:14: ERROR:  42710: role \"postgres\" already exists\n\
+                      LOCATION:  CreateRole, user.c:143\n\
+                      psql:<stdin>:20: ERROR:  42501: permission denied to create role\n";
+        assert_eq!(
+            unexpected_errors(stderr),
+            ["psql:<stdin>:20: ERROR:  42501: permission denied to create role"]
+        );
+        // A message that merely says "already exists" without the SQLSTATE is not excused.
+        assert_eq!(unexpected_errors("ERROR:  role x already exists").len(), 1);
+    }
 }

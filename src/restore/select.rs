@@ -3,39 +3,22 @@
 //! indexes, constraints and row-security policies. Foreign keys and triggers are left out,
 //! as with `pg_restore --table`: they depend on objects outside the selection.
 
-use super::toc::{SplitDump, TocEntry};
 use crate::error::{Error, Result};
 use crate::manifest::{DatabaseBackup, TableData};
-use crate::postgres::quote_ident;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableName {
-    pub schema: String,
-    pub name: String,
-}
-
-impl TableName {
-    /// How pg_dump (run with --quote-all-identifiers) writes it in SQL.
-    pub fn quoted(&self) -> String {
-        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
-    }
-}
+use crate::postgres::toc::{EntryKind, QualifiedName, SplitDump, Subject, TocEntry};
 
 /// Resolves `schema.table` or a bare `table` (unique across schemas) against the backup.
-pub fn resolve(db: &DatabaseBackup, wanted: &[String]) -> Result<Vec<TableName>> {
-    let mut out: Vec<TableName> = Vec::new();
+pub fn resolve(db: &DatabaseBackup, wanted: &[String]) -> Result<Vec<QualifiedName>> {
+    let mut out: Vec<QualifiedName> = Vec::new();
     for w in wanted {
         let matches: Vec<&TableData> = db
             .tables
             .iter()
             .filter(|t| t.display_name() == *w || t.name == *w)
             .collect();
-        let mut names: Vec<TableName> = matches
+        let mut names: Vec<QualifiedName> = matches
             .iter()
-            .map(|t| TableName {
-                schema: t.schema.clone(),
-                name: t.name.clone(),
-            })
+            .map(|t| QualifiedName::new(&t.schema, &t.name))
             .collect();
         names.dedup();
         match names.len() {
@@ -60,7 +43,7 @@ pub fn resolve(db: &DatabaseBackup, wanted: &[String]) -> Result<Vec<TableName>>
     Ok(out)
 }
 
-pub fn data_of(db: &DatabaseBackup, tables: &[TableName]) -> Vec<TableData> {
+pub fn data_of(db: &DatabaseBackup, tables: &[QualifiedName]) -> Vec<TableData> {
     db.tables
         .iter()
         .filter(|t| {
@@ -76,94 +59,79 @@ pub fn data_of(db: &DatabaseBackup, tables: &[TableName]) -> Vec<TableData> {
 /// lacks), and the names of the sequences they own.
 pub fn pre_data(
     dump: &SplitDump,
-    tables: &[TableName],
+    tables: &[QualifiedName],
     missing_schemas: &[String],
 ) -> (Vec<TocEntry>, Vec<String>) {
-    // Sequences the tables own: serial ones through OWNED BY, identity ones through the
-    // ALTER TABLE … ADD GENERATED statement pg_dump files as a SEQUENCE entry.
-    let owned: Vec<(String, String)> = dump
+    let owned = owned_sequences(dump, tables);
+    let is_owned = |e: &TocEntry, name: &str| {
+        e.schema
+            .as_ref()
+            .is_some_and(|s| owned.contains(&QualifiedName::new(s, name)))
+    };
+    let mut picked: Vec<TocEntry> = dump
         .entries
         .iter()
         .filter(|e| {
-            tables.iter().any(|t| {
-                (e.kind == "SEQUENCE OWNED BY"
-                    && e.sql.contains(&format!("OWNED BY {}.", t.quoted())))
-                    || (e.kind == "SEQUENCE"
-                        && e.sql
-                            .contains(&format!("ALTER TABLE {} ALTER COLUMN", t.quoted())))
-            })
-        })
-        .map(|e| (e.schema.clone(), e.name.clone()))
-        .collect();
-    let is_owned =
-        |e: &TocEntry, name: &str| owned.iter().any(|(s, n)| *s == e.schema && n == name);
-    let picked: Vec<TocEntry> = dump
-        .entries
-        .iter()
-        .filter(|e| {
-            let for_table = tables.iter().any(|t| {
-                e.schema == t.schema
-                    && match e.kind.as_str() {
-                        "TABLE" => e.name == t.name,
-                        "DEFAULT" => e.name.starts_with(&format!("{} ", t.name)),
-                        "COMMENT" | "ACL" | "SECURITY LABEL" => {
-                            e.name == format!("TABLE {}", t.name)
-                                || e.name.starts_with(&format!("COLUMN {}.", t.name))
-                        }
-                        _ => false,
-                    }
-            });
-            let for_sequence = match e.kind.as_str() {
-                "SEQUENCE" | "SEQUENCE OWNED BY" => is_owned(e, &e.name),
-                "COMMENT" | "ACL" => e
-                    .name
-                    .strip_prefix("SEQUENCE ")
-                    .is_some_and(|n| is_owned(e, n)),
+            let for_table = tables.iter().any(|t| e.is_on(t)) && defines_table(e);
+            let for_sequence = match (&e.kind, &e.subject) {
+                (EntryKind::Sequence | EntryKind::SequenceOwnedBy, _) => is_owned(e, &e.name),
+                (EntryKind::Comment | EntryKind::Acl, Some(Subject::Sequence(name))) => {
+                    is_owned(e, name)
+                }
                 _ => false,
             };
-            let schema = e.kind == "SCHEMA" && missing_schemas.contains(&e.name);
+            let schema = e.kind == EntryKind::Schema && missing_schemas.contains(&e.name);
             for_table || for_sequence || schema
         })
         .cloned()
         .collect();
-    let mut picked = picked;
     // A sequence created on its own (serial) must exist before the table's DEFAULT uses it;
     // identity sequences are added to the existing table, so they follow it.
-    picked.sort_by_key(|e| match e.kind.as_str() {
-        "SCHEMA" => 0,
-        "SEQUENCE" if e.sql.contains("CREATE SEQUENCE") => 1,
-        "TABLE" => 2,
+    picked.sort_by_key(|e| match e.kind {
+        EntryKind::Schema => 0,
+        EntryKind::Sequence if e.table.is_none() => 1,
+        EntryKind::Table => 2,
         _ => 3,
     });
-    let sequences = owned
-        .iter()
-        .map(|(s, n)| format!("{}.{}", quote_ident(s), quote_ident(n)))
-        .collect();
+    let sequences = owned.iter().map(QualifiedName::quoted).collect();
     (picked, sequences)
 }
 
+/// Sequences the tables own: serial ones through OWNED BY, identity ones through the
+/// ALTER TABLE … ADD GENERATED statement pg_dump files as a SEQUENCE entry.
+fn owned_sequences(dump: &SplitDump, tables: &[QualifiedName]) -> Vec<QualifiedName> {
+    dump.entries
+        .iter()
+        .filter(|e| matches!(e.kind, EntryKind::SequenceOwnedBy | EntryKind::Sequence))
+        .filter(|e| tables.iter().any(|t| e.is_on(t)))
+        .filter_map(|e| Some(QualifiedName::new(e.schema.as_ref()?, &e.name)))
+        .collect()
+}
+
+/// Whether an entry on a table is part of its definition: the table itself, its column
+/// defaults, and comments, grants and security labels on it or its columns.
+fn defines_table(e: &TocEntry) -> bool {
+    match e.kind {
+        EntryKind::Table | EntryKind::Default => true,
+        EntryKind::Comment | EntryKind::Acl | EntryKind::SecurityLabel => {
+            matches!(e.subject, Some(Subject::Table | Subject::Column))
+        }
+        _ => false,
+    }
+}
+
 /// Post-data entries that belong to the tables alone.
-pub fn post_data(dump: &SplitDump, tables: &[TableName]) -> Vec<TocEntry> {
+pub fn post_data(dump: &SplitDump, tables: &[QualifiedName]) -> Vec<TocEntry> {
     dump.entries
         .iter()
         .filter(|e| {
             matches!(
-                e.kind.as_str(),
-                "INDEX" | "CONSTRAINT" | "ROW SECURITY" | "POLICY"
-            ) && tables.iter().any(|t| {
-                let q = t.quoted();
-                [
-                    format!(" ON {q} "),
-                    format!(" ON ONLY {q} "),
-                    format!("ALTER TABLE ONLY {q}\n"),
-                    format!("ALTER TABLE {q} "),
-                    format!("ALTER TABLE ONLY {q} "),
-                    format!(" ON {q}\n"),
-                    format!(" ON {q};"),
-                ]
-                .iter()
-                .any(|needle| e.sql.contains(needle.as_str()))
-            })
+                e.kind,
+                EntryKind::Index
+                    | EntryKind::Constraint
+                    | EntryKind::RowSecurity
+                    | EntryKind::Policy
+            ) && tables.iter().any(|t| e.is_on(t))
         })
         .cloned()
         .collect()
@@ -184,7 +152,7 @@ pub fn sequence_values(sql: &str, sequences: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::restore::toc::split;
+    use crate::postgres::toc::split;
 
     const PRE: &str = "--\n-- Name: t_id_seq; Type: SEQUENCE; Schema: public; Owner: o\n--\n\nCREATE SEQUENCE \"public\".\"t_id_seq\";\n\n\
 --\n-- Name: t_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: o\n--\n\nALTER SEQUENCE \"public\".\"t_id_seq\" OWNED BY \"public\".\"t\".\"id\";\n\n\
@@ -200,10 +168,7 @@ mod tests {
 
     #[test]
     fn picks_one_tables_objects() {
-        let t = vec![TableName {
-            schema: "public".into(),
-            name: "t".into(),
-        }];
+        let t = vec![QualifiedName::new("public", "t")];
         let (pre, seqs) = pre_data(&split(PRE), &t, &[]);
         let kinds: Vec<&str> = pre.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(
@@ -220,5 +185,58 @@ mod tests {
             &seqs,
         );
         assert_eq!(vals.lines().count(), 1);
+    }
+
+    #[test]
+    fn picks_tables_out_of_a_real_dump() {
+        let pre = split(include_str!("../../tests/fixtures/pg_dump/pre-data.sql"));
+        let post = split(include_str!("../../tests/fixtures/pg_dump/post-data.sql"));
+        let odd = vec![QualifiedName::new("My Schema", "odd.name table")];
+        let (entries, seqs) = pre_data(&pre, &odd, &["My Schema".to_string()]);
+        let picked: Vec<String> = entries
+            .iter()
+            .map(|e| format!("{} {}", e.kind, e.name))
+            .collect();
+        assert_eq!(
+            picked,
+            [
+                "SCHEMA My Schema",
+                "SEQUENCE odd.name table_id_seq",
+                "TABLE odd.name table",
+                "COMMENT TABLE \"odd.name table\"",
+                "COMMENT COLUMN \"odd.name table\".\"a.b\"",
+                "SEQUENCE OWNED BY odd.name table_id_seq",
+                "COMMENT SEQUENCE \"odd.name table_id_seq\"",
+                "DEFAULT odd.name table id",
+                "ACL TABLE \"odd.name table\"",
+                "ACL COLUMN \"odd.name table\".\"Note\"",
+                "ACL SEQUENCE \"odd.name table_id_seq\"",
+            ]
+        );
+        assert_eq!(seqs, ["\"My Schema\".\"odd.name table_id_seq\""]);
+
+        let orders = vec![QualifiedName::new("public", "orders")];
+        let (entries, seqs) = pre_data(&pre, &orders, &[]);
+        let picked: Vec<String> = entries
+            .iter()
+            .map(|e| format!("{} {}", e.kind, e.name))
+            .collect();
+        // The identity sequence follows its table.
+        assert_eq!(picked, ["TABLE orders", "SEQUENCE orders_id_seq"]);
+        assert_eq!(seqs, ["\"public\".\"orders_id_seq\""]);
+        let names: Vec<String> = post_data(&post, &orders)
+            .iter()
+            .map(|e| format!("{} {}", e.kind, e.name))
+            .collect();
+        // No trigger, no foreign key: they depend on objects outside the selection.
+        assert_eq!(
+            names,
+            [
+                "CONSTRAINT orders orders_pkey",
+                "CONSTRAINT orders orders_ref_id_key",
+                "ROW SECURITY orders",
+                "POLICY orders p_all",
+            ]
+        );
     }
 }

@@ -253,6 +253,38 @@ fn invalid_configuration_is_named() {
 }
 
 #[test]
+fn zero_jobs_is_refused_by_backup_and_restore_alike() {
+    let url = "postgres://u@127.0.0.1:1/db";
+    let out = lifeboat(
+        &[
+            "--repo",
+            "/nonexistent/repo",
+            "backup",
+            "--source",
+            url,
+            "--jobs",
+            "0",
+        ],
+        &[],
+    );
+    fails(out, 2, &["jobs must be at least 1"]);
+    let out = lifeboat(
+        &[
+            "--repo",
+            "/nonexistent/repo",
+            "restore",
+            "latest",
+            "--into",
+            url,
+            "--jobs",
+            "0",
+        ],
+        &[],
+    );
+    fails(out, 2, &["jobs must be at least 1"]);
+}
+
+#[test]
 fn init_refuses_an_existing_repository() {
     let setup = Setup::new(pg15(), local_repo());
     fails(

@@ -5,6 +5,7 @@ mod common;
 
 mod authenticity;
 mod bad_input;
+mod cluster;
 mod consistency;
 mod crash;
 mod fidelity;

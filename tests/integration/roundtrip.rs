@@ -183,6 +183,56 @@ fn restore_single_table_and_schema_only() {
 }
 
 #[test]
+fn restore_single_table_keeps_its_comments_and_grants() {
+    let pg = pg15();
+    let db = pg.create_db("commented");
+    let reader = unique("reader");
+    pg.psql(
+        &db,
+        &format!(
+            "CREATE ROLE {reader}; CREATE SCHEMA \"odd.schema\";
+             CREATE TABLE \"odd.schema\".\"t.1\" (id serial PRIMARY KEY, \"a.b\" text);
+             INSERT INTO \"odd.schema\".\"t.1\" (\"a.b\") VALUES ('x');
+             COMMENT ON TABLE \"odd.schema\".\"t.1\" IS 'the table';
+             COMMENT ON COLUMN \"odd.schema\".\"t.1\".\"a.b\" IS 'the column';
+             COMMENT ON SEQUENCE \"odd.schema\".\"t.1_id_seq\" IS 'the sequence';
+             GRANT SELECT ON \"odd.schema\".\"t.1\" TO {reader};
+             GRANT UPDATE (\"a.b\") ON \"odd.schema\".\"t.1\" TO {reader};
+             GRANT USAGE ON SEQUENCE \"odd.schema\".\"t.1_id_seq\" TO {reader};
+             CREATE TABLE other (id int);"
+        ),
+    );
+    let setup = Setup::new(pg.clone(), local_repo());
+    let m = setup.backup(&db, &[]);
+    let only = setup.restore_new(
+        m["id"].as_str().unwrap(),
+        &db,
+        &["--table", "odd.schema.t.1"],
+    );
+    let checks = format!(
+        "SELECT obj_description('\"odd.schema\".\"t.1\"'::regclass, 'pg_class'),
+                col_description('\"odd.schema\".\"t.1\"'::regclass, 2),
+                obj_description('\"odd.schema\".\"t.1_id_seq\"'::regclass, 'pg_class'),
+                has_table_privilege('{reader}', '\"odd.schema\".\"t.1\"', 'SELECT'),
+                has_column_privilege('{reader}', '\"odd.schema\".\"t.1\"', 'a.b', 'UPDATE'),
+                has_sequence_privilege('{reader}', '\"odd.schema\".\"t.1_id_seq\"', 'USAGE'),
+                (SELECT count(*) FROM \"odd.schema\".\"t.1\")"
+    );
+    assert_eq!(pg.psql(&db, &checks), pg.psql(&only, &checks));
+    assert_eq!(
+        pg.psql(&only, &checks),
+        "the table|the column|the sequence|t|t|t|1"
+    );
+    assert_eq!(
+        pg.psql(
+            &only,
+            "SELECT count(*) FROM pg_class WHERE relname = 'other'"
+        ),
+        "0"
+    );
+}
+
+#[test]
 fn refuses_non_empty_target_unless_clean() {
     let pg = pg15();
     let db = pg.create_db("src");
