@@ -178,6 +178,13 @@ struct Segment {
     key: String,
     zstd: AgeZstd,
     stored: Arc<AtomicU64>,
+    /// Plaintext written into this segment, and when zstd is next flushed: multithreaded
+    /// zstd holds output back (a job's worth per worker), so the stored count lags until
+    /// a flush. A segment cannot reach its size before its plaintext does (zstd output is
+    /// never much larger than its input), so flushes start there and repeat every quarter
+    /// segment: nothing at all for streams smaller than a segment.
+    plain: u64,
+    next_flush: u64,
 }
 
 impl Segment {
@@ -203,11 +210,24 @@ impl Segment {
         if target.opts.zstd_workers > 0 {
             zstd.multithread(target.opts.zstd_workers)?;
         }
-        Ok(Segment { key, zstd, stored })
+        Ok(Segment {
+            key,
+            zstd,
+            stored,
+            plain: 0,
+            next_flush: target.opts.segment_bytes,
+        })
     }
 
-    fn stored_bytes(&self) -> u64 {
-        self.stored.load(Ordering::Relaxed)
+    /// Compresses a block; returns whether the segment is full.
+    fn write(&mut self, block: &[u8], segment_bytes: u64) -> std::io::Result<bool> {
+        self.zstd.write_all(block)?;
+        self.plain += block.len() as u64;
+        if self.plain >= self.next_flush {
+            self.zstd.flush()?;
+            self.next_flush = self.plain + (segment_bytes / 4).max(PLAIN_BLOCK as u64);
+        }
+        Ok(self.stored.load(Ordering::Relaxed) >= segment_bytes)
     }
 
     /// Ends the zstd frame and the age file; the upload completes the object.
@@ -244,8 +264,7 @@ fn encode(
                         current.insert(Segment::open(parts.len() as u32, key, target, &uploads)?)
                     }
                 };
-                segment.zstd.write_all(&block)?;
-                if segment.stored_bytes() >= target.opts.segment_bytes {
+                if segment.write(&block, target.opts.segment_bytes)? {
                     if let Some(full) = current.take() {
                         parts.push(full.finish()?);
                     }
