@@ -10,6 +10,7 @@
 # Run by hand (never in CI), as root or a user that can run PostgreSQL:
 #   bench/backup.sh                    # full size: ~2.2 GB database, ~10 GB of /tmp, ~15 min
 #   BENCH_SCALE=5 bench/backup.sh      # smoke test (~90 MB database, well under a minute)
+#   BENCH_BASELINE=/path/to/old/lifeboat bench/backup.sh   # also the older build, same run
 # More knobs (BENCH_KEEP, BENCH_KEEP_DB, ...): see bench/lib.sh.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -25,6 +26,11 @@ section "backup of database bench ($(mib "$DB_BYTES") MiB)"
 PREP="new_repo main" measure "lifeboat backup --jobs 2 (zstd-3 + age)" \
   "$LIFEBOAT" backup --source "$URL/postgres" --database bench --jobs 2 --split-size "$SPLIT"
 artifact "$WORK/repo-main"
+if [ -n "$BASELINE" ]; then
+  PREP="baseline_repo" measure "baseline lifeboat backup --jobs 2 ($("$BASELINE" --version))" \
+    "$BASELINE" backup --source "$URL/postgres" --database bench --jobs 2 --split-size "$SPLIT"
+  artifact "$WORK/repo-baseline"
+fi
 measure "pg_dump -Fc (gzip-6)" "$PGBIN/pg_dump" -Fc -f "$WORK/bench.dump" -d "$URL/bench"
 artifact "$WORK/bench.dump"
 measure "pg_dump | zstd -T0 | age" bash -c 'set -o pipefail
@@ -33,8 +39,14 @@ measure "pg_dump | zstd -T0 | age" bash -c 'set -o pipefail
 artifact "$WORK/bench.sql.zst.age"
 
 section "restore into a new database (PostgreSQL 15, fsync on)"
+export LIFEBOAT_REPO="$WORK/repo-main"
 PREP="drop_db restored_lifeboat" measure "lifeboat restore --jobs 2 --create" \
   "$LIFEBOAT" restore latest --database bench --into "$URL/restored_lifeboat" --create --jobs 2
+if [ -n "$BASELINE" ]; then
+  PREP="drop_db restored_lifeboat" measure "baseline lifeboat restore --jobs 2 --create" \
+    env LIFEBOAT_REPO="$WORK/repo-baseline" "$BASELINE" restore latest --database bench \
+    --into "$URL/restored_lifeboat" --create --jobs 2
+fi
 PREP="drop_db restored_pg_restore" measure "createdb + pg_restore -j 2 (of the -Fc dump)" bash -c 'set -e
   "$1/psql" -X -q -v ON_ERROR_STOP=1 -d "$2/postgres" -c "create database restored_pg_restore"
   "$1/pg_restore" -j 2 --exit-on-error -d "$2/restored_pg_restore" "$3"' _ "$PGBIN" "$URL" "$WORK/bench.dump"

@@ -236,10 +236,21 @@ copy_floor() {
 setup_keys() {
   RECIPIENT="$("$LIFEBOAT" key generate -o "$WORK/key.txt" 2>/dev/null | grep -o 'age1[0-9a-z]*' | head -1)"
   [ -n "$RECIPIENT" ] || { echo "lifeboat key generate printed no age1… recipient" >&2; exit 1; }
+  "$LIFEBOAT" key generate --signing "$WORK/signing.key" >/dev/null 2>&1 \
+    || { echo "lifeboat key generate --signing failed" >&2; exit 1; }
   # Flags also exist (--recipient, --identity, --pg-bin-dir); the environment keeps the
   # measured command lines short.
   export LIFEBOAT_AGE_RECIPIENTS="$RECIPIENT" LIFEBOAT_AGE_IDENTITY_FILE="$WORK/key.txt"
+  export LIFEBOAT_SIGNING_KEY_FILE="$WORK/signing.key"
   export LIFEBOAT_PG_BIN_DIR="$PGBIN" LIFEBOAT_LOG=warn
+}
+
+# BENCH_BASELINE=/path/to/an/older/lifeboat: its backup and restore are measured in the same
+# run, beside the current build, so a regression shows without comparing across sessions
+# (this VM varies ±20% from one session to the next). It gets its own repository.
+BASELINE="${BENCH_BASELINE:-}"
+baseline_repo() {
+  export LIFEBOAT_REPO="$WORK/repo-baseline"; rm -rf "$LIFEBOAT_REPO"; "$BASELINE" init >/dev/null
 }
 
 # new_repo NAME — a fresh local repository $WORK/repo-NAME (emptied if it exists), made the

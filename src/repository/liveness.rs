@@ -9,7 +9,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 /// Names the process and run that wrote a marker or lock.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -101,6 +102,48 @@ impl Owner {
             self.host,
             self.started_at.format("%Y-%m-%d %H:%M:%S UTC")
         )
+    }
+}
+
+/// When a marker or lock was last refreshed, shared between the task that refreshes it and
+/// the holder, who must not act on it once others may take it for stale.
+#[derive(Clone)]
+pub struct Freshness(Arc<Mutex<Instant>>);
+
+impl Freshness {
+    pub fn new() -> Self {
+        Freshness(Arc::new(Mutex::new(Instant::now())))
+    }
+
+    pub fn touch(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    /// Seconds since the last refresh.
+    pub fn age_secs(&self) -> u64 {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed()
+            .as_secs()
+    }
+
+    /// Fails with `consequence` once half of `stale_after_secs` passed without a refresh:
+    /// beyond that, another process may take the marker for stale and act on it.
+    pub fn check(&self, stale_after_secs: i64, what: &str, consequence: &str) -> crate::Result<()> {
+        let since = self.age_secs();
+        if since as i64 > stale_after_secs / 2 {
+            return Err(crate::Error::Backup(format!(
+                "{what} was last refreshed {since} s ago; {consequence}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Default for Freshness {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

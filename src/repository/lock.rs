@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 
 use super::layout::{lock_key, LOCKS_DIR};
-use super::liveness::{Owner, RunToken};
+use super::liveness::{Freshness, Owner, RunToken};
 use super::Repository;
 use crate::error::{Error, Result};
 use crate::storage::Storage;
@@ -122,7 +122,7 @@ pub struct LockGuard {
     store: Arc<dyn Storage>,
     kind: LockKind,
     key: Arc<Mutex<String>>,
-    last_refresh: Arc<Mutex<std::time::Instant>>,
+    freshness: Freshness,
     task: tokio::task::JoinHandle<()>,
     _run: RunToken,
 }
@@ -238,8 +238,8 @@ impl LockGuard {
         run: RunToken,
     ) -> Self {
         let key = Arc::new(Mutex::new(key));
-        let last_refresh = Arc::new(Mutex::new(std::time::Instant::now()));
-        let (s, k, last) = (store.clone(), key.clone(), last_refresh.clone());
+        let freshness = Freshness::new();
+        let (s, k, fresh) = (store.clone(), key.clone(), freshness.clone());
         let token = run.as_str().to_string();
         let task = tokio::spawn(async move {
             let mut generation = 0;
@@ -254,7 +254,7 @@ impl LockGuard {
                 }
                 let previous =
                     std::mem::replace(&mut *k.lock().unwrap_or_else(|p| p.into_inner()), next);
-                *last.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
+                fresh.touch();
                 if let Err(e) = s.delete(&previous).await {
                     tracing::warn!(error = %e, "could not remove the previous lock file");
                 }
@@ -264,7 +264,7 @@ impl LockGuard {
             store,
             kind,
             key,
-            last_refresh,
+            freshness,
             task,
             _run: run,
         }
@@ -277,19 +277,11 @@ impl LockGuard {
     /// Fails if the lock went unrefreshed for long enough that another process may have
     /// taken it for stale.
     pub fn check_fresh(&self) -> Result<()> {
-        let since = self
-            .last_refresh
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .elapsed()
-            .as_secs();
-        if since as i64 > LOCK_STALE_SECS / 2 {
-            return Err(Error::Backup(format!(
-                "the repository lock was last refreshed {since} s ago; another process may \
-                 have taken it over, so nothing more is done (rerun the command)"
-            )));
-        }
-        Ok(())
+        self.freshness.check(
+            LOCK_STALE_SECS,
+            "the repository lock",
+            "another process may have taken it over, so nothing more is done (rerun the command)",
+        )
     }
 
     fn current_key(&self) -> String {

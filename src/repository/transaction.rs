@@ -15,13 +15,13 @@ use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::layout::in_progress_key;
-use super::liveness::{Owner, RunToken};
+use super::liveness::{Freshness, Owner, RunToken};
 use super::manifest::StoredObject;
 use super::Repository;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::storage;
 
 /// A write whose marker has not been refreshed for this long is abandoned.
@@ -56,7 +56,7 @@ pub struct Transaction {
     repo: Arc<Repository>,
     prefix: String,
     task: tokio::task::JoinHandle<()>,
-    last_refresh: Arc<Mutex<std::time::Instant>>,
+    freshness: Freshness,
     _run: RunToken,
 }
 
@@ -73,16 +73,14 @@ impl Repository {
             heartbeat_at: Utc::now(),
         };
         self.store().put(&key, marker.to_json()).await?;
-        let last_refresh = Arc::new(Mutex::new(std::time::Instant::now()));
-        let (store, last) = (self.store().clone(), last_refresh.clone());
+        let freshness = Freshness::new();
+        let (store, fresh) = (self.store().clone(), freshness.clone());
         let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(std::time::Duration::from_secs(HEARTBEAT_SECS)).await;
                 marker.heartbeat_at = Utc::now();
                 match store.put(&key, marker.to_json()).await {
-                    Ok(()) => {
-                        *last.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now()
-                    }
+                    Ok(()) => fresh.touch(),
                     Err(e) => {
                         tracing::warn!(error = %e, "could not refresh the in-progress marker")
                     }
@@ -93,7 +91,7 @@ impl Repository {
             repo: self.clone(),
             prefix,
             task,
-            last_refresh,
+            freshness,
             _run: run,
         })
     }
@@ -113,19 +111,12 @@ impl Transaction {
     /// this write for abandoned and begun deleting it (the process was suspended, or the
     /// repository unreachable): such a write must not be committed.
     pub fn check_fresh(&self) -> Result<()> {
-        let since = self
-            .last_refresh
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .elapsed()
-            .as_secs();
-        if since > (STALE_AFTER_SECS as u64) / 2 {
-            return Err(Error::Backup(format!(
-                "the in-progress marker was last refreshed {since} s ago; another run may have \
-                 removed this backup as abandoned, so it is not committed (rerun the backup)"
-            )));
-        }
-        Ok(())
+        self.freshness.check(
+            STALE_AFTER_SECS,
+            "the in-progress marker",
+            "another run may have removed this backup as abandoned, so it is not committed \
+             (rerun the backup)",
+        )
     }
 
     /// Checks that the store holds every object the document names, at its recorded size:

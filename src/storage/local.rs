@@ -313,10 +313,8 @@ fn list_dir(root: &Path, prefix: &str, delimited: bool) -> std::io::Result<Listi
         None => "",
     };
     let mut out = Listing::default();
-    let entries = match std::fs::read_dir(root.join(base)) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e),
+    let Some(entries) = read_dir_if_exists(&root.join(base))? else {
+        return Ok(out);
     };
     for entry in entries {
         let entry = entry?;
@@ -344,6 +342,16 @@ fn list_dir(root: &Path, prefix: &str, delimited: bool) -> std::io::Result<Listi
     Ok(out)
 }
 
+/// A directory's entries, or `None` if it does not exist (never made, or removed by a
+/// concurrent delete: nothing there either way).
+fn read_dir_if_exists(dir: &Path) -> std::io::Result<Option<std::fs::ReadDir>> {
+    match std::fs::read_dir(dir) {
+        Ok(e) => Ok(Some(e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn meta_of(key: String, m: &std::fs::Metadata) -> ObjectMeta {
     ObjectMeta {
         key,
@@ -354,11 +362,8 @@ fn meta_of(key: String, m: &std::fs::Metadata) -> ObjectMeta {
 
 /// Collects the objects below `dir` whose keys start with `prefix`.
 fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectMeta>) -> std::io::Result<()> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        // Removed by a concurrent delete: nothing there.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
+    let Some(entries) = read_dir_if_exists(dir)? else {
+        return Ok(());
     };
     for entry in entries {
         let entry = entry?;
@@ -391,10 +396,8 @@ fn key_of(root: &Path, path: &Path) -> String {
 
 /// Whether a directory holds at least one object (stopping at the first).
 fn has_object(dir: &Path) -> std::io::Result<bool> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e),
+    let Some(entries) = read_dir_if_exists(dir)? else {
+        return Ok(false);
     };
     for entry in entries {
         let entry = entry?;
@@ -416,10 +419,8 @@ fn remove_temporaries(
     cutoff: std::time::SystemTime,
     removed: &mut usize,
 ) -> std::io::Result<()> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
+    let Some(entries) = read_dir_if_exists(dir)? else {
+        return Ok(());
     };
     for entry in entries {
         let entry = entry?;

@@ -3,7 +3,7 @@
 //! the target is touched.
 
 use crate::common::*;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A database whose backup an attacker would like to plant.
 fn small_db(pg: &Pg, prefix: &str, marker: &str) -> String {
@@ -15,19 +15,6 @@ fn small_db(pg: &Pg, prefix: &str, marker: &str) -> String {
         ),
     );
     db
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
 }
 
 fn db_exists(pg: &Pg, name: &str) -> bool {

@@ -145,6 +145,20 @@ pub fn normalize_dump(dump: &str) -> String {
         .join("\n")
 }
 
+/// Copies a directory tree (a repository, to tamper with or to use without changing it).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
 /// An age key pair and a signing key pair in a temp dir.
 pub struct Keys {
     pub dir: tempfile::TempDir,

@@ -17,6 +17,18 @@ fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().unwrap()
 }
 
+/// The moto server, path-style, smallest parts: multipart from 5 MiB on.
+fn s3_settings(url: &str) -> StorageSettings {
+    StorageSettings {
+        location: StorageLocation::parse(url).unwrap(),
+        endpoint: Some(s3_endpoint()),
+        region: Some("us-east-1".into()),
+        path_style: true,
+        part_size: 5 << 20,
+        upload_concurrency: 3,
+    }
+}
+
 /// A store of each kind, fresh and empty. The guard keeps a temporary directory alive.
 async fn open(kind: &str) -> (Arc<dyn Storage>, Option<tempfile::TempDir>) {
     match kind {
@@ -37,15 +49,7 @@ async fn open(kind: &str) -> (Arc<dyn Storage>, Option<tempfile::TempDir>) {
                 .await
                 .unwrap();
             let repo = s3_repo_in(&bucket);
-            let settings = StorageSettings {
-                location: StorageLocation::parse(&repo.url).unwrap(),
-                endpoint: Some(s3_endpoint()),
-                region: Some("us-east-1".into()),
-                path_style: true,
-                part_size: 5 << 20,
-                upload_concurrency: 3,
-            };
-            (storage::open(&settings).await.unwrap(), None)
+            (storage::open(&s3_settings(&repo.url)).await.unwrap(), None)
         }
         other => panic!("unknown store {other}"),
     }
@@ -326,15 +330,7 @@ fn s3_abandoned_multipart_uploads_are_aborted() {
             .send()
             .await
             .unwrap();
-        let settings = StorageSettings {
-            location: StorageLocation::parse(&repo.url).unwrap(),
-            endpoint: Some(s3_endpoint()),
-            region: Some("us-east-1".into()),
-            path_style: true,
-            part_size: 5 << 20,
-            upload_concurrency: 2,
-        };
-        let store = storage::open(&settings).await.unwrap();
+        let store = storage::open(&s3_settings(&repo.url)).await.unwrap();
         // (moto reports every upload as initiated in 2010, so the grace time cannot be
         // exercised here: the local store's test of it stands for both.)
         assert_eq!(
