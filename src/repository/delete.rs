@@ -45,3 +45,57 @@ impl Repository {
         Ok(objects.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repository::lock::LockOptions;
+    use crate::repository::manifest::StoredObject;
+    use crate::repository::transaction::tests::test_repo;
+    use crate::storage::{self, Storage};
+    use bytes::Bytes;
+
+    #[tokio::test]
+    async fn delete_needs_the_exclusive_lock_and_takes_the_manifest_first() {
+        let (repo, store) = test_repo().await;
+        let id = BackupId("20260101T000000Z-00aa".into());
+        let prefix = backup_prefix(&id);
+        let tx = repo.begin(prefix.clone(), &id.0).await.unwrap();
+        store
+            .put(&format!("{prefix}db/x"), Bytes::from_static(b"abc"))
+            .await
+            .unwrap();
+        let x = StoredObject {
+            key: "db/x".into(),
+            size: 3,
+            sha256: String::new(),
+        };
+        tx.commit("manifest.json", b"{}".to_vec(), [x].iter())
+            .await
+            .unwrap();
+
+        let shared = repo
+            .lock(LockKind::Shared, "restore", LockOptions::default())
+            .await
+            .unwrap();
+        let err = repo.delete_backup(&id, &shared).await.unwrap_err();
+        assert!(err.to_string().contains("exclusive lock"), "{err}");
+        shared.release().await;
+        assert!(store.head(&manifest_key(&id)).await.unwrap().is_some());
+
+        let lock = repo
+            .lock(LockKind::Exclusive, "forget", LockOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(repo.delete_backup(&id, &lock).await.unwrap(), 3);
+        assert!(storage::list_all(store.as_ref(), "backups/")
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(matches!(
+            repo.delete_backup(&id, &lock).await,
+            Err(Error::BackupNotFound { .. })
+        ));
+        lock.release().await;
+    }
+}

@@ -181,7 +181,12 @@ impl Repository {
         loop {
             let mut holders = self.conflicts(kind, None).await?;
             if holders.is_empty() {
-                self.store().put(&key, file.to_json()).await?;
+                self.store().put(&key, file.to_json()).await.map_err(|e| {
+                    e.with_note(
+                        "taking a repository lock needs write access; with read-only \
+                         credentials, restore with --no-lock",
+                    )
+                })?;
                 tokio::time::sleep(SETTLE).await;
                 holders = self.conflicts(kind, Some(&key)).await?;
                 if holders.is_empty() {
