@@ -107,6 +107,7 @@ pub async fn restore(
 ) -> Result<RestoreReport> {
     opts.validate()?;
     repo.require_trust()?;
+    repo.descriptor().await?;
     let lock = if opts.no_lock {
         None
     } else {

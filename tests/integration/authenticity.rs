@@ -335,4 +335,17 @@ fn a_path_that_is_not_a_repository_says_so() {
         4,
         &["is not a lifeboat repository"],
     );
+    let url = pg15().db_url(&unique("t"));
+    let mut env = env;
+    env.push((
+        "LIFEBOAT_AGE_IDENTITY_FILE".into(),
+        keys.identity.display().to_string(),
+    ));
+    fails(
+        lifeboat(&["restore", "latest", "--into", &url, "--create"], &env),
+        4,
+        &["is not a lifeboat repository"],
+    );
+    // Nothing was written there (no lock directory).
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
