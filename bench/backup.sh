@@ -27,7 +27,7 @@ PREP="new_repo main" measure "lifeboat backup --jobs 2 (zstd-3 + age)" \
   "$LIFEBOAT" backup --source "$URL/postgres" --database bench --jobs 2 --split-size "$SPLIT"
 artifact "$WORK/repo-main"
 if [ -n "$BASELINE" ]; then
-  PREP="baseline_repo" measure "baseline lifeboat backup --jobs 2 ($("$BASELINE" --version))" \
+  PREP="baseline_repo" measure "baseline ${BENCH_BASELINE_NAME:-older build}: lifeboat backup --jobs 2" \
     "$BASELINE" backup --source "$URL/postgres" --database bench --jobs 2 --split-size "$SPLIT"
   artifact "$WORK/repo-baseline"
 fi
@@ -43,7 +43,7 @@ export LIFEBOAT_REPO="$WORK/repo-main"
 PREP="drop_db restored_lifeboat" measure "lifeboat restore --jobs 2 --create" \
   "$LIFEBOAT" restore latest --database bench --into "$URL/restored_lifeboat" --create --jobs 2
 if [ -n "$BASELINE" ]; then
-  PREP="drop_db restored_lifeboat" measure "baseline lifeboat restore --jobs 2 --create" \
+  PREP="drop_db restored_lifeboat" measure "baseline ${BENCH_BASELINE_NAME:-older build}: lifeboat restore --jobs 2 --create" \
     env LIFEBOAT_REPO="$WORK/repo-baseline" "$BASELINE" restore latest --database bench \
     --into "$URL/restored_lifeboat" --create --jobs 2
 fi

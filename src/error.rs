@@ -37,6 +37,11 @@ pub enum Error {
     #[error("object {key} not found in repository {repo}")]
     NotFound { repo: String, key: String },
 
+    /// A failure that may pass: the network, a throttling or overloaded store. Retried
+    /// (with backoff, and resuming downloads where they broke) before it is reported.
+    #[error("repository {repo}: {reason}")]
+    Unavailable { repo: String, reason: String },
+
     #[error("{repo} is not a lifeboat repository (no lifeboat.json); check the repository URL, or create one with `lifeboat init`")]
     NotARepository { repo: String },
 
@@ -193,6 +198,10 @@ impl Error {
                 repo,
                 reason: format!("{reason} ({note})"),
             },
+            Error::Unavailable { repo, reason } => Error::Unavailable {
+                repo,
+                reason: format!("{reason} ({note})"),
+            },
             Error::Postgres { target, reason } => Error::Postgres {
                 target,
                 reason: format!("{reason} ({note})"),
@@ -215,13 +224,25 @@ impl Error {
         }
     }
 
+    /// Whether trying again may succeed (see [`Error::Unavailable`]).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Unavailable { .. } => true,
+            Error::Noted { error, .. } => error.is_transient(),
+            _ => false,
+        }
+    }
+
     /// Process exit code for this error class, so scripts can tell a bad invocation from a
     /// damaged backup from an unreachable service.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::ReadFile { .. } | Error::Key(_) => 2,
             Error::Decrypt { .. } | Error::Corrupt { .. } | Error::Unauthenticated { .. } => 3,
-            Error::Repository { .. } | Error::NotFound { .. } | Error::NotARepository { .. } => 4,
+            Error::Repository { .. }
+            | Error::Unavailable { .. }
+            | Error::NotFound { .. }
+            | Error::NotARepository { .. } => 4,
             Error::Postgres { .. } | Error::Tool { .. } => 5,
             Error::Locked { .. } => 6,
             Error::Backup(_)

@@ -42,7 +42,12 @@ fn main() {
             .downcast_ref::<lifeboat::Error>()
             .map(lifeboat::Error::exit_code)
             .unwrap_or(1);
-        eprintln!("error: {err:#}");
+        // The library's errors are whole sentences that already name their cause; anyhow's
+        // chain would print it a second time.
+        match err.downcast_ref::<lifeboat::Error>() {
+            Some(e) => eprintln!("error: {e}"),
+            None => eprintln!("error: {err:#}"),
+        }
         std::process::exit(code);
     }
 }

@@ -227,6 +227,10 @@ pub enum Command {
         /// then delete the backup while it is restored.
         #[arg(long)]
         no_lock: bool,
+        /// With --clean: keep the replaced database (renamed `<name>_replaced_<x>`) instead of
+        /// dropping it once the restore is in place.
+        #[arg(long, requires = "clean")]
+        keep_old: bool,
         /// Print the restore report as JSON on stdout.
         #[arg(long)]
         json: bool,

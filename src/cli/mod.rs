@@ -150,6 +150,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             allow_older_target,
             globals,
             no_lock,
+            keep_old,
             json,
         } => {
             let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
@@ -168,6 +169,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 progress: Progress::bytes("restoring", show_progress(&cli)),
                 lock: lock_options(&cli),
                 no_lock: *no_lock,
+                keep_old: *keep_old,
             };
             opts.validate()?;
             let identities = settings.identities()?;

@@ -154,6 +154,9 @@ pub fn restore_summary(r: &RestoreReport) {
     for (step, secs) in &r.steps {
         println!("  {step:<30} {secs:>7.1}s");
     }
+    if let Some(replaced) = &r.replaced {
+        println!("  {replaced}");
+    }
 }
 
 /// Resolves and checks each part of the configuration, printing what it found with secrets

@@ -70,8 +70,15 @@ pub fn parse_identities(text: &str) -> std::result::Result<Vec<Identity>, String
     key_lines(text)
         .enumerate()
         .map(|(i, line)| {
-            Identity::from_str(line)
-                .map_err(|_| format!("entry {} is not an age X25519 identity", i + 1))
+            Identity::from_str(line).map_err(|_| {
+                if line.starts_with("age1") {
+                    "this is a public key (age1…), which can only encrypt: restoring needs the \
+                     private key file, whose line starts with AGE-SECRET-KEY-1"
+                        .to_string()
+                } else {
+                    format!("entry {} is not an age X25519 identity", i + 1)
+                }
+            })
         })
         .collect()
 }
@@ -112,6 +119,16 @@ mod tests {
         assert_eq!(ids.len(), 1);
         assert_eq!(ids[0].to_public().to_string(), public.to_string());
         assert_eq!(identity_fingerprints(&ids), vec![fingerprint(&public)]);
+    }
+
+    #[test]
+    fn public_key_as_identity_is_explained() {
+        let (_, public) = generate_identity_file();
+        let err = parse_identities(&public.to_string()).err().unwrap();
+        assert!(
+            err.contains("public key") && err.contains("AGE-SECRET-KEY-1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::{CHANNEL_DEPTH, PLAIN_BLOCK};
 use crate::crypto::{Identity, PlainHasher};
 use crate::error::{Error, Result};
 use crate::repository::manifest::{ObjectStats, StoredObject};
-use crate::storage::Storage;
+use crate::storage::{get_stream_resuming, RetryPolicy, Storage};
 
 /// What the decoder hands the consumer.
 #[derive(Debug)]
@@ -50,8 +50,9 @@ impl ObjectReader {
         let name = expected.name().to_string();
         let store = source.store.clone();
         let download = tokio::spawn(async move {
+            let policy = RetryPolicy::default();
             while let Some((key, tx)) = request_rx.recv().await {
-                store.get_stream(&key, 0, tx).await?;
+                get_stream_resuming(store.clone(), &key, tx, &policy).await?;
             }
             Ok(())
         });

@@ -46,6 +46,8 @@ pub struct RestoreOptions {
     pub progress: crate::progress::Progress,
     /// How long to wait for an exclusive lock (a prune) to go away.
     pub lock: LockOptions,
+    /// With --clean: keep the replaced database (renamed) instead of dropping it.
+    pub keep_old: bool,
     /// Read without taking a lock (read-only credentials): nothing stops a concurrent prune
     /// from deleting the backup meanwhile.
     pub no_lock: bool,
@@ -67,6 +69,7 @@ impl Default for RestoreOptions {
             pg_bin_dir: None,
             progress: crate::progress::Progress::default(),
             lock: LockOptions::default(),
+            keep_old: false,
             no_lock: false,
         }
     }
@@ -97,6 +100,9 @@ pub struct RestoreReport {
     pub bytes: u64,
     pub steps: Vec<(String, f64)>,
     pub seconds: f64,
+    /// With --clean: what became of the database it replaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<String>,
 }
 
 pub async fn restore(
@@ -164,66 +170,28 @@ async fn restore_locked(
             manifest.id
         )));
     }
-    let name = target.dbname().to_string();
     let whole = tables.is_none() && !opts.data_only;
-    let mut created = false;
-    if opts.create {
-        target::create_database(&maint, target, &name, &db.encoding, opts.clean).await?;
-        created = true;
-    } else if !target::database_exists(&maint, target, &name).await? {
-        return Err(Error::Restore(format!(
-            "database `{name}` does not exist on {}; add --create to create it",
-            target.display()
-        )));
-    } else if whole {
-        let client = target.connect().await?;
-        let n = target::user_object_count(&client, target).await?;
-        drop(client);
-        if n > 0 {
-            if !opts.clean {
-                return Err(Error::Restore(format!(
-                    "target database {} is not empty ({n} objects); restore into a new database \
-                     with --create, or pass --clean to drop and recreate it",
-                    target.display()
-                )));
-            }
-            target::create_database(&maint, target, &name, &db.encoding, true).await?;
-            created = true;
-        }
-    }
-
+    let placement = target::prepare(&maint, target, &db.encoding, opts, whole).await?;
     drop(maint);
+    let into = placement.conn(target);
     let outcome = async {
         if let (true, Some(globals)) = (opts.globals, manifest.globals.as_ref()) {
-            script::apply_globals(&psql, target, &source, globals).await?;
+            script::apply_globals(&psql, &into, &source, globals).await?;
         }
-        run_steps(&source, &psql, target, &db, tables.as_deref(), opts).await
+        run_steps(&source, &psql, &into, &db, tables.as_deref(), opts).await
     }
     .await;
     opts.progress.finish();
     let (restored_tables, rows, bytes, steps) = match outcome {
         Ok(done) => done,
-        Err(e) if created => {
-            // Nothing half-written: a database this restore created goes away with it. A
-            // new maintenance connection: the restore may have run for hours.
-            let dropped = match target::maintenance(target).await {
-                Ok(maint) => target::drop_database(&maint, target, &name).await,
-                Err(e) => Err(e),
-            };
-            let note = match dropped {
-                Ok(()) => format!("the partially restored database `{name}` was dropped"),
-                Err(d) => format!("could not drop the partially restored database `{name}`: {d}"),
-            };
-            return Err(e.with_note(&note));
-        }
-        Err(e) => {
-            // Tables load in their own transactions: what loaded before the failure stays.
-            return Err(e.with_note(&format!(
-                "`{name}` existed before this restore and was not dropped: it may hold part of \
-                 the restore; rerun with --clean to replace it"
-            )));
-        }
+        Err(e) => return Err(e.with_note(&placement.undo(target).await)),
     };
+    // Complete: swap a staged database into place. If that fails, the complete restore
+    // stays where it is and the error says how to finish.
+    let replaced = placement.commit(target).await?;
+    if let Some(what) = &replaced {
+        tracing::info!("{what}");
+    }
     Ok(RestoreReport {
         backup: manifest.id.clone(),
         database: db.name.clone(),
@@ -234,6 +202,7 @@ async fn restore_locked(
         bytes,
         steps,
         seconds: started.elapsed().as_secs_f64(),
+        replaced,
     })
 }
 
@@ -319,87 +288,138 @@ async fn run_steps(
             bytes = db.tables.iter().map(|t| t.object.plain_size).sum();
         }
         Some(names) => {
-            let pre = toc::split(&source.read_text(&db.pre_data).await?);
-            let client = target.connect().await?;
-            let mut missing_schemas = Vec::new();
-            for n in names {
-                if !target::schema_exists(&client, target, &n.schema).await?
-                    && !missing_schemas.contains(&n.schema)
-                {
-                    missing_schemas.push(n.schema.clone());
-                }
-            }
-            let (pre_entries, sequences) = select::pre_data(&pre, names, &missing_schemas);
-            for n in names {
-                if target::table_exists(&client, target, &n.quoted()).await? && !opts.data_only {
-                    if !opts.clean {
-                        return Err(Error::Restore(format!(
-                            "table {}.{} already exists in {}; restore into another database, \
-                             or pass --clean to drop it first",
-                            n.schema,
-                            n.name,
-                            target.display()
-                        )));
-                    }
-                    run_sql(
-                        target,
-                        &format!("DROP TABLE {}", n.quoted()),
-                        "dropping the table",
-                    )
-                    .await?;
-                }
-            }
-            drop(client);
-            let selected = select::data_of(db, names);
-            if !opts.data_only {
-                let mut sql = format!("{}\nBEGIN;\n", pre.preamble);
-                for e in &pre_entries {
-                    sql.push_str(&e.script());
-                }
-                sql.push_str("COMMIT;\n");
-                run_sql(target, &sql, "table definitions").await?;
-                lap("pre-data", &mut steps);
-            } else {
-                refuse_loaded_tables(target, &selected, opts.clean).await?;
-            }
-            if !opts.schema_only {
-                rows = data::load_tables(
-                    source,
-                    target,
-                    &db.encoding,
-                    selected.clone(),
-                    jobs,
-                    &opts.progress,
-                    ddl::EarlyDdl::default(),
-                )
-                .await?;
-                let seq = source.read_text(&db.sequences).await?;
-                run_sql(
-                    target,
-                    &select::sequence_values(&seq, &sequences),
-                    "sequence values",
-                )
-                .await?;
-                lap("data", &mut steps);
-            } else {
-                rows = 0;
-            }
-            if !opts.data_only {
-                let post = toc::split(&source.read_text(&db.post_data).await?);
-                let entries = select::post_data(&post, names);
-                let only = toc::SplitDump {
-                    preamble: post.preamble.clone(),
-                    entries,
-                    needs_psql: false,
-                };
-                post_data::run(only, target, jobs).await?;
-                lap("post-data", &mut steps);
-            }
-            restored_tables = names.len();
-            bytes = selected.iter().map(|t| t.object.plain_size).sum();
+            let (n, r, b) =
+                restore_tables(source, target, db, names, opts, &mut lap, &mut steps).await?;
+            restored_tables = n;
+            rows = r;
+            bytes = b;
         }
     }
     Ok((restored_tables, rows, bytes, steps))
+}
+
+/// `--table`, in phases: read and verify every object it needs, check the target, create
+/// the tables (dropping existing ones with --clean) in one transaction, load rows, set
+/// sequences, build indexes and constraints. Nothing is written before every object has
+/// been verified, so a corrupt or missing object leaves the target as it was; a failure
+/// after that drops the tables this restore created.
+async fn restore_tables(
+    source: &Source,
+    target: &ConnSpec,
+    db: &DatabaseBackup,
+    names: &[QualifiedName],
+    opts: &RestoreOptions,
+    lap: &mut impl FnMut(&str, &mut Vec<(String, f64)>),
+    steps: &mut Vec<(String, f64)>,
+) -> Result<(usize, u64, u64)> {
+    let jobs = opts.jobs.max(1);
+    let selected = select::data_of(db, names);
+
+    // 1. Read and verify everything first.
+    let pre = toc::split(&source.read_text(&db.pre_data).await?);
+    let post = toc::split(&source.read_text(&db.post_data).await?);
+    let seq = source.read_text(&db.sequences).await?;
+    if !opts.schema_only {
+        for t in &selected {
+            source.verify(&t.object).await?;
+        }
+    }
+    lap("verify", steps);
+
+    // 2. Check the target, writing nothing.
+    let client = target.connect().await?;
+    let mut missing_schemas = Vec::new();
+    for n in names {
+        if !target::schema_exists(&client, target, &n.schema).await?
+            && !missing_schemas.contains(&n.schema)
+        {
+            missing_schemas.push(n.schema.clone());
+        }
+    }
+    let mut to_drop = Vec::new();
+    for n in names {
+        if target::table_exists(&client, target, &n.quoted()).await? && !opts.data_only {
+            if !opts.clean {
+                return Err(Error::Restore(format!(
+                    "table {}.{} already exists in {}; restore into another database, or \
+                     pass --clean to drop it first",
+                    n.schema,
+                    n.name,
+                    target.display()
+                )));
+            }
+            to_drop.push(n.quoted());
+        }
+    }
+    drop(client);
+    let (pre_entries, sequences) = select::pre_data(&pre, names, &missing_schemas);
+
+    // 3. Definitions (and the drops of --clean) in one transaction.
+    if !opts.data_only {
+        let mut sql = format!("{}\nBEGIN;\n", pre.preamble);
+        for t in &to_drop {
+            sql.push_str(&format!("DROP TABLE {t};\n"));
+        }
+        for e in &pre_entries {
+            sql.push_str(&e.script());
+        }
+        sql.push_str("COMMIT;\n");
+        run_sql(target, &sql, "table definitions").await?;
+        lap("pre-data", steps);
+    } else {
+        refuse_loaded_tables(target, &selected, opts.clean).await?;
+    }
+
+    // 4. Rows, sequences, indexes and constraints; on failure, the created tables go.
+    let loaded = async {
+        let mut rows = 0;
+        if !opts.schema_only {
+            rows = data::load_tables(
+                source,
+                target,
+                &db.encoding,
+                selected.clone(),
+                jobs,
+                &opts.progress,
+                ddl::EarlyDdl::default(),
+            )
+            .await?;
+            run_sql(
+                target,
+                &select::sequence_values(&seq, &sequences),
+                "sequence values",
+            )
+            .await?;
+        }
+        if !opts.data_only {
+            let only = toc::SplitDump {
+                preamble: post.preamble.clone(),
+                entries: select::post_data(&post, names),
+                needs_psql: false,
+            };
+            post_data::run(only, target, jobs).await?;
+        }
+        Ok::<_, Error>(rows)
+    }
+    .await;
+    let rows = match loaded {
+        Ok(rows) => rows,
+        Err(e) if !opts.data_only => {
+            let drops: String = names
+                .iter()
+                .map(|n| format!("DROP TABLE IF EXISTS {};\n", n.quoted()))
+                .collect();
+            let note = match run_sql(target, &drops, "dropping the partly restored tables").await {
+                Ok(()) => "the tables this restore created were dropped".to_string(),
+                Err(d) => format!("could not drop the partly restored tables: {d}"),
+            };
+            return Err(e.with_note(&note));
+        }
+        Err(e) => return Err(e),
+    };
+    lap("data and post-data", steps);
+    let bytes = selected.iter().map(|t| t.object.plain_size).sum();
+    Ok((names.len(), rows, bytes))
 }
 
 fn pick_database<'a>(manifest: &'a Manifest, wanted: Option<&str>) -> Result<&'a DatabaseBackup> {

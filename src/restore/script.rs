@@ -19,6 +19,14 @@ impl Source {
         ObjectReader::open(&self.read, object.clone())
     }
 
+    /// Reads a stream to its end, checking every checksum, and keeps nothing: proof that it
+    /// can be restored before anything is written.
+    pub async fn verify(&self, object: &ObjectStats) -> Result<()> {
+        let mut reader = self.open(object);
+        while reader.next().await?.is_some() {}
+        Ok(())
+    }
+
     /// Reads a whole (small) object as text, verified.
     pub async fn read_text(&self, object: &ObjectStats) -> Result<String> {
         let mut reader = self.open(object);

@@ -131,3 +131,199 @@ pub async fn schema_exists(client: &Client, target: &ConnSpec, schema: &str) -> 
         .map_err(|e| target.error("cannot look up schemas", &e))?;
     Ok(row.get(0))
 }
+
+/// Where a restore writes, and what finishing or undoing it means.
+#[derive(Debug)]
+pub enum Placement {
+    /// Into an existing database, as it is (tables, data only, or an empty database).
+    Direct,
+    /// Into a database this restore created: dropped if the restore fails.
+    Created { name: String },
+    /// Replacing an existing database (`--clean`): the restore goes into a staging database
+    /// and the names are swapped only once everything is loaded, so a failure at any point
+    /// leaves the existing database exactly as it was.
+    Staged {
+        name: String,
+        staging: String,
+        keep_old: bool,
+    },
+}
+
+/// A name for a staging (or replaced) database beside `name`, within the 63-byte limit.
+fn beside(name: &str, tag: &str) -> String {
+    let suffix = format!("_{tag}_{:06x}", rand::random::<u32>() & 0xff_ffff);
+    let mut base: String = name.to_string();
+    while base.len() + suffix.len() > 63 {
+        base.pop();
+    }
+    base + &suffix
+}
+
+/// Decides where the restore goes and prepares it: creates the database (or the staging
+/// one), or checks that restoring into the existing one is what was asked.
+pub async fn prepare(
+    maint: &Client,
+    target: &ConnSpec,
+    encoding: &str,
+    opts: &super::RestoreOptions,
+    whole: bool,
+) -> Result<Placement> {
+    let name = target.dbname().to_string();
+    let exists = database_exists(maint, target, &name).await?;
+    let replace = if opts.create {
+        if exists && !opts.clean {
+            return Err(Error::Restore(format!(
+                "database `{name}` already exists on {}; choose another name, or pass --clean \
+                 to replace it",
+                target.display()
+            )));
+        }
+        exists
+    } else if !exists {
+        return Err(Error::Restore(format!(
+            "database `{name}` does not exist on {}; add --create to create it",
+            target.display()
+        )));
+    } else if whole {
+        let client = target.connect().await?;
+        let n = user_object_count(&client, target).await?;
+        drop(client);
+        if n > 0 && !opts.clean {
+            return Err(Error::Restore(format!(
+                "target database {} is not empty ({n} objects); restore into a new database \
+                 with --create, or pass --clean to replace it",
+                target.display()
+            )));
+        }
+        n > 0
+    } else {
+        return Ok(Placement::Direct);
+    };
+    if replace {
+        let staging = beside(&name, "lifeboat");
+        create_database(maint, target, &staging, encoding, false).await?;
+        tracing::info!(database = name, staging, "restoring beside the existing database; it is replaced only once the restore is complete");
+        return Ok(Placement::Staged {
+            name,
+            staging,
+            keep_old: opts.keep_old,
+        });
+    }
+    if opts.create {
+        create_database(maint, target, &name, encoding, false).await?;
+        return Ok(Placement::Created { name });
+    }
+    Ok(Placement::Direct)
+}
+
+impl Placement {
+    /// The connection the restore writes through.
+    pub fn conn(&self, target: &ConnSpec) -> ConnSpec {
+        match self {
+            Placement::Staged { staging, .. } => target.with_database(staging),
+            _ => target.clone(),
+        }
+    }
+
+    /// After a complete restore: swaps a staged database into place. Returns what became of
+    /// the replaced database, for the report.
+    pub async fn commit(&self, target: &ConnSpec) -> Result<Option<String>> {
+        let Placement::Staged {
+            name,
+            staging,
+            keep_old,
+        } = self
+        else {
+            return Ok(None);
+        };
+        let maint = maintenance(target).await?;
+        let old = beside(name, "replaced");
+        let swap = format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote_ident(name),
+            quote_ident(&old)
+        );
+        if let Err(e) = maint.batch_execute(&swap).await {
+            let in_use = e.code() == Some(&tokio_postgres::error::SqlState::OBJECT_IN_USE);
+            let hint = if in_use {
+                "clients are connected to it; stop them"
+            } else {
+                "see the server's error above"
+            };
+            return Err(Error::Restore(format!(
+                "the restore is complete in `{staging}`, but `{name}` could not be renamed out \
+                 of the way ({}; {hint}), so nothing was replaced. Finish by hand: ALTER \
+                 DATABASE \"{name}\" RENAME TO \"{old}\"; ALTER DATABASE \"{staging}\" RENAME \
+                 TO \"{name}\";",
+                target.error("rename", &e)
+            )));
+        }
+        let into_place = format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote_ident(staging),
+            quote_ident(name)
+        );
+        if let Err(e) = maint.batch_execute(&into_place).await {
+            // Put the old one back: the user keeps what they had.
+            let back = format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                quote_ident(&old),
+                quote_ident(name)
+            );
+            let restored = maint.batch_execute(&back).await.is_ok();
+            return Err(Error::Restore(format!(
+                "could not rename `{staging}` to `{name}` ({}); {}",
+                target.error("rename", &e),
+                if restored {
+                    format!("`{name}` is back as it was; the restore stays in `{staging}`")
+                } else {
+                    format!("the old database is `{old}` and the restore is `{staging}`")
+                }
+            )));
+        }
+        if *keep_old {
+            tracing::info!(
+                database = name,
+                kept = old,
+                "replaced; the old database is kept (--keep-old)"
+            );
+            return Ok(Some(format!("the replaced database is kept as `{old}`")));
+        }
+        match drop_database(&maint, target, &old).await {
+            Ok(()) => Ok(Some("the replaced database was dropped".into())),
+            Err(e) => {
+                tracing::warn!(database = old, error = %e, "could not drop the replaced database");
+                Ok(Some(format!(
+                    "the replaced database is left as `{old}` (it could not be dropped: {e})"
+                )))
+            }
+        }
+    }
+
+    /// After a failed restore: drops what this restore created, and says what is left.
+    pub async fn undo(&self, target: &ConnSpec) -> String {
+        let (drop_name, kept) = match self {
+            Placement::Direct => {
+                return format!(
+                    "`{}` existed before this restore and was not dropped: it may hold part of \
+                     the restore; rerun with --clean to replace it",
+                    target.dbname()
+                )
+            }
+            Placement::Created { name } => (name, None),
+            Placement::Staged { name, staging, .. } => (staging, Some(name)),
+        };
+        let dropped = match maintenance(target).await {
+            Ok(maint) => drop_database(&maint, target, drop_name).await,
+            Err(e) => Err(e),
+        };
+        let what = match dropped {
+            Ok(()) => format!("the partially restored database `{drop_name}` was dropped"),
+            Err(d) => format!("could not drop the partially restored database `{drop_name}`: {d}"),
+        };
+        match kept {
+            Some(name) => format!("{what}; the existing database `{name}` was not changed"),
+            None => what,
+        }
+    }
+}

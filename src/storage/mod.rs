@@ -26,8 +26,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
-use crate::error::Result;
-use crate::pipeline::{ChunkReceiver, ChunkSender};
+use crate::error::{Error, Result};
+use crate::pipeline::{Chunk, ChunkReceiver, ChunkSender, CHANNEL_DEPTH};
 
 /// An object as a listing or `head` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +92,124 @@ pub async fn open(settings: &StorageSettings) -> Result<Arc<dyn Storage>> {
         StorageLocation::Local(path) => Arc::new(local::LocalStore::new(path.clone())),
         StorageLocation::S3 { .. } => Arc::new(s3::S3Store::connect(settings).await?),
     })
+}
+
+/// How reads survive a flaky network: attempts after a transient failure, with exponential
+/// backoff. A download that made progress since its last failure starts counting afresh.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub first_backoff: std::time::Duration,
+    pub max_backoff: std::time::Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 6,
+            first_backoff: std::time::Duration::from_millis(200),
+            max_backoff: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn backoff(&self, failures: u32) -> std::time::Duration {
+        let exp = self
+            .first_backoff
+            .saturating_mul(1 << failures.saturating_sub(1).min(16));
+        let jitter = std::time::Duration::from_millis(rand::random::<u64>() % 100);
+        exp.min(self.max_backoff) + jitter
+    }
+}
+
+/// Runs `op` until it succeeds, fails for good, or fails transiently `policy.attempts` times.
+pub async fn retrying<T, F, Fut>(policy: &RetryPolicy, what: &str, mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut failures = 0;
+    loop {
+        match op().await {
+            Err(e) if e.is_transient() && failures + 1 < policy.attempts => {
+                failures += 1;
+                let pause = policy.backoff(failures);
+                tracing::warn!(object = what, error = %e, attempt = failures, "retrying in {} ms", pause.as_millis());
+                tokio::time::sleep(pause).await;
+            }
+            Err(e) if e.is_transient() => {
+                return Err(e.with_note(&format!("gave up after {} attempts", failures + 1)))
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Streams `key` into `tx` like [`Storage::get_stream`], but survives the network: a
+/// transient failure is retried with backoff, and a body that broke off resumes with a
+/// ranged read from the byte it reached. The consumer sees one unbroken stream, so the
+/// checksums it computes cover the seams. Gives up after `policy.attempts` failures in a
+/// row without progress, naming the object.
+pub async fn get_stream_resuming(
+    store: Arc<dyn Storage>,
+    key: &str,
+    tx: ChunkSender,
+    policy: &RetryPolicy,
+) -> Result<()> {
+    let mut offset = 0u64;
+    let mut failures = 0u32;
+    loop {
+        let (part_tx, mut part_rx) = tokio::sync::mpsc::channel(CHANNEL_DEPTH);
+        let fetch = {
+            let (store, key) = (store.clone(), key.to_string());
+            tokio::spawn(async move { store.get_stream(&key, offset, part_tx).await })
+        };
+        let mut progressed = false;
+        while let Some(chunk) = part_rx.recv().await {
+            match chunk {
+                Chunk::Data(b) => {
+                    offset += b.len() as u64;
+                    progressed = true;
+                    if tx.send(Chunk::Data(b)).await.is_err() {
+                        // The consumer stopped reading; its own error is the one to report.
+                        return Ok(());
+                    }
+                }
+                Chunk::End => {
+                    let _ = tx.send(Chunk::End).await;
+                    return Ok(());
+                }
+            }
+        }
+        // The stream closed without its end: the read failed.
+        let err = match fetch.await {
+            Ok(Err(e)) => e,
+            Ok(Ok(())) => Error::Unavailable {
+                repo: store.name(),
+                reason: format!("reading {key} stopped without an error"),
+            },
+            Err(join) => Error::Repository {
+                repo: store.name(),
+                reason: format!("reading {key}: task failed: {join}"),
+            },
+        };
+        if progressed {
+            failures = 0;
+        }
+        failures += 1;
+        if !err.is_transient() {
+            return Err(err);
+        }
+        if failures >= policy.attempts {
+            return Err(err.with_note(&format!(
+                "gave up after {failures} attempts in a row at byte {offset} of {key}"
+            )));
+        }
+        let pause = policy.backoff(failures);
+        tracing::warn!(object = key, offset, error = %err, "download broke off; resuming in {} ms", pause.as_millis());
+        tokio::time::sleep(pause).await;
+    }
 }
 
 /// Every object under `prefix`, recursively.

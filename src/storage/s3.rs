@@ -6,6 +6,7 @@
 //! on some stores) and nothing relies on conditional writes.
 
 use async_trait::async_trait;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::RequestId;
@@ -90,10 +91,9 @@ impl S3Store {
 
     /// Turns an SDK error into one sentence naming the bucket or key and what to do: the
     /// service's code, message and request id, never the SDK's internal structures.
-    fn sdk_err<E, R>(&self, what: &str, key: &str, err: SdkError<E, R>) -> Error
+    fn sdk_err<E>(&self, what: &str, key: &str, err: SdkError<E, HttpResponse>) -> Error
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug,
     {
         let code = err.code().unwrap_or_default().to_string();
         let reason = match code.as_str() {
@@ -109,6 +109,12 @@ impl S3Store {
             }
             _ => format!("{what} {key}: {}", describe(&err, &self.endpoint)),
         };
+        if is_transient(&err) {
+            return Error::Unavailable {
+                repo: self.name(),
+                reason,
+            };
+        }
         Error::Repository {
             repo: self.name(),
             reason,
@@ -145,8 +151,9 @@ impl S3Store {
         Ok(out.body)
     }
 
+    /// A response body that broke off: the connection was reset or timed out.
     fn failed_midway(&self, key: &str, e: impl std::fmt::Display) -> Error {
-        Error::Repository {
+        Error::Unavailable {
             repo: self.name(),
             reason: format!("reading {key} failed midway: {e}"),
         }
@@ -324,13 +331,18 @@ impl Storage for S3Store {
         self.put_multipart(key, rx).await
     }
 
+    /// Small objects (documents, locks) are read whole; a body that breaks off is read
+    /// again (the SDK retries only what fails before the body).
     async fn get(&self, key: &str) -> Result<Bytes> {
-        let body = self.open_object(key, 0).await?;
-        let data = body
-            .collect()
-            .await
-            .map_err(|e| self.failed_midway(key, e))?;
-        Ok(data.into_bytes())
+        super::retrying(&super::RetryPolicy::default(), key, || async {
+            let body = self.open_object(key, 0).await?;
+            let data = body
+                .collect()
+                .await
+                .map_err(|e| self.failed_midway(key, e))?;
+            Ok(data.into_bytes())
+        })
+        .await
     }
 
     async fn get_stream(&self, key: &str, offset: u64, tx: ChunkSender) -> Result<()> {
@@ -479,6 +491,25 @@ impl Storage for S3Store {
                 return Ok(removed);
             }
         }
+    }
+}
+
+/// Failures that may pass: the network, throttling, the store's own 5xx.
+fn is_transient<E>(err: &SdkError<E, HttpResponse>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(e) => {
+            matches!(
+                err.code(),
+                Some("SlowDown" | "ServiceUnavailable" | "InternalError" | "RequestTimeout")
+            ) || e.raw().status().is_server_error()
+        }
+        _ => false,
     }
 }
 

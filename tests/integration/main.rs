@@ -11,6 +11,8 @@ mod consistency;
 mod crash;
 mod fidelity;
 mod locks;
+mod network;
+mod replace;
 mod roundtrip;
 mod segments;
 mod storage;
