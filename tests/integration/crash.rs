@@ -93,3 +93,65 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+/// S3 keeps the parts of a multipart upload whose process was killed (and bills them) until
+/// someone aborts it: the next backup does, for the killed backup's objects at once.
+#[test]
+fn kill_9_during_an_s3_upload_leaves_no_open_multipart_upload_after_the_next_backup() {
+    let pg = pg15();
+    let db = pg.create_db("crash_s3");
+    pg.psql(&db, "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g+1)::text) AS s FROM generate_series(1, 2000000) g;");
+    let mut repo = s3_repo();
+    repo.env.push(("LIFEBOAT_PART_SIZE".into(), "5MiB".into()));
+    let bucket = repo
+        .url
+        .trim_start_matches("s3://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let setup = Setup::new(pg.clone(), repo);
+    let url = pg.db_url(&db);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+        .args(["backup", "--source", &url, "--database", &db, "--jobs", "1"])
+        .args(["--split-size", "0", "--compression-level", "1"])
+        .envs(setup.env())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let open_uploads = || {
+        rt.block_on(async {
+            s3_client()
+                .list_multipart_uploads()
+                .bucket(&bucket)
+                .send()
+                .await
+                .unwrap()
+                .uploads()
+                .len()
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while open_uploads() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the backup never started a multipart upload"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "backup finished before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(open_uploads() > 0);
+    setup.backup(&db, &["--compression-level", "1"]);
+    assert_eq!(
+        open_uploads(),
+        0,
+        "the killed run's multipart upload is still open"
+    );
+}
