@@ -201,7 +201,9 @@ pub enum Command {
         /// Create the target database (fails if it exists, unless --clean).
         #[arg(long)]
         create: bool,
-        /// Replace what is there: drop and recreate the database (or the named tables).
+        /// Replace what is there. A database is restored beside it and swapped in only once
+        /// complete (a failure leaves it untouched); named tables are dropped and recreated
+        /// after every object was verified.
         #[arg(long)]
         clean: bool,
         /// Restore only this table (schema.table); repeatable.
