@@ -207,6 +207,14 @@ pub struct Repo {
     pub local: Option<PathBuf>,
 }
 
+impl Repo {
+    /// The bucket of an S3 repository.
+    pub fn bucket(&self) -> String {
+        let rest = self.url.trim_start_matches("s3://");
+        rest.split('/').next().unwrap_or(rest).to_string()
+    }
+}
+
 pub fn local_repo() -> Repo {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("repo");
@@ -350,6 +358,17 @@ impl Setup {
 
     pub fn run(&self, args: &[&str]) -> Output {
         lifeboat(args, &self.env())
+    }
+
+    /// Starts lifeboat with this setup's environment, in the background, output discarded.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+            .args(args)
+            .envs(self.env())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("lifeboat starts")
     }
 
     pub fn backup(&self, db: &str, extra: &[&str]) -> serde_json::Value {

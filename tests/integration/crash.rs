@@ -13,23 +13,17 @@ fn kill_9_during_backup_leaves_no_backup_and_next_run_cleans_up() {
     let root = setup.repo.local.clone().unwrap();
     let url = pg.db_url(&db);
 
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
-        .args([
-            "backup",
-            "--source",
-            &url,
-            "--database",
-            &db,
-            "--jobs",
-            "1",
-            "--compression-level",
-            "19",
-        ])
-        .envs(setup.env())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = setup.spawn(&[
+        "backup",
+        "--source",
+        &url,
+        "--database",
+        &db,
+        "--jobs",
+        "1",
+        "--compression-level",
+        "19",
+    ]);
     // Wait until the backup is writing data (a partial file exists), then SIGKILL it.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -103,23 +97,22 @@ fn kill_9_during_an_s3_upload_leaves_no_open_multipart_upload_after_the_next_bac
     pg.psql(&db, "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g+1)::text) AS s FROM generate_series(1, 2000000) g;");
     let mut repo = s3_repo();
     repo.env.push(("LIFEBOAT_PART_SIZE".into(), "5MiB".into()));
-    let bucket = repo
-        .url
-        .trim_start_matches("s3://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let bucket = repo.bucket();
     let setup = Setup::new(pg.clone(), repo);
     let url = pg.db_url(&db);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
-        .args(["backup", "--source", &url, "--database", &db, "--jobs", "1"])
-        .args(["--split-size", "0", "--compression-level", "1"])
-        .envs(setup.env())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = setup.spawn(&[
+        "backup",
+        "--source",
+        &url,
+        "--database",
+        &db,
+        "--jobs",
+        "1",
+        "--split-size",
+        "0",
+        "--compression-level",
+        "1",
+    ]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let open_uploads = || {
         rt.block_on(async {

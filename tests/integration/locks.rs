@@ -14,14 +14,17 @@ fn slow_db(pg: &Pg) -> String {
 
 fn start_slow_backup(setup: &Setup, db: &str) -> std::process::Child {
     let url = setup.pg.db_url(db);
-    std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
-        .args(["backup", "--source", &url, "--database", db, "--jobs", "1"])
-        .args(["--compression-level", "19"])
-        .envs(setup.env())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
+    setup.spawn(&[
+        "backup",
+        "--source",
+        &url,
+        "--database",
+        db,
+        "--jobs",
+        "1",
+        "--compression-level",
+        "19",
+    ])
 }
 
 /// Waits until the repository holds a lock file.

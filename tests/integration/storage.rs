@@ -314,13 +314,7 @@ conformance!(
 #[test]
 fn s3_abandoned_multipart_uploads_are_aborted() {
     let repo = s3_repo();
-    let bucket = repo
-        .url
-        .trim_start_matches("s3://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let bucket = repo.bucket();
     rt().block_on(async {
         let client = s3_client();
         client
