@@ -11,6 +11,7 @@
 #   bench/backup.sh                    # full size: ~2.2 GB database, ~10 GB of /tmp, ~15 min
 #   BENCH_SCALE=5 bench/backup.sh      # smoke test (~90 MB database, well under a minute)
 #   BENCH_BASELINE=/path/to/old/lifeboat bench/backup.sh   # also the older build, same run
+#   (for a regression verdict use bench/compare.sh, which interleaves the two builds)
 # More knobs (BENCH_KEEP, BENCH_KEEP_DB, ...): see bench/lib.sh.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -10,7 +10,8 @@
 //!   process is gone (checked only in our own PID space; for our own PID, only while the run
 //!   that wrote it holds its token). Stale locks are ignored, and removed by `unlock`.
 //! - Acquiring works without conditional writes: look for conflicting locks; write ours;
-//!   wait (200 ms) and look again; on a conflict, remove ours and back off. With a store
+//!   wait for the store's listing lag (200 ms on S3-compatible stores, none on a
+//!   filesystem) and look again; on a conflict, remove ours and back off. With a store
 //!   whose listings show completed writes (S3 since 2020, MinIO, a filesystem), two
 //!   contenders cannot both succeed: whichever looks last sees the other's lock. Both may
 //!   fail (and retry with `--retry-lock`).
@@ -31,8 +32,6 @@ use crate::storage::Storage;
 
 pub const LOCK_STALE_SECS: i64 = 30 * 60;
 pub const LOCK_REFRESH_SECS: u64 = 5 * 60;
-/// How long a new lock waits before it looks for competitors again.
-const SETTLE: std::time::Duration = std::time::Duration::from_millis(200);
 const BACKOFF_START: std::time::Duration = std::time::Duration::from_secs(5);
 const BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -187,7 +186,7 @@ impl Repository {
                          credentials, restore with --no-lock",
                     )
                 })?;
-                tokio::time::sleep(SETTLE).await;
+                tokio::time::sleep(self.store().listing_lag()).await;
                 holders = self.conflicts(kind, Some(&key)).await?;
                 if holders.is_empty() {
                     tracing::debug!(key, ?kind, "lock taken");

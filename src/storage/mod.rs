@@ -80,6 +80,13 @@ pub trait Storage: Send + Sync {
     /// Fails with a readable message if the store cannot be reached.
     async fn check_reachable(&self) -> Result<()>;
 
+    /// How long a completed write may take to show in a listing from another process:
+    /// what a lock waits before it looks for competitors again. Zero where listings are
+    /// immediate (a filesystem, memory); S3-compatible stores may lag briefly.
+    fn listing_lag(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     /// Removes what interrupted writes under `prefix` left behind and older than
     /// `older_than`: temporary files of a directory store, open multipart uploads of S3.
     /// Returns how many were removed.

@@ -429,6 +429,12 @@ impl Storage for S3Store {
         Ok(())
     }
 
+    /// S3 itself lists what was written at once (since 2020); some compatible stores lag
+    /// briefly behind their writes.
+    fn listing_lag(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(200)
+    }
+
     async fn check_reachable(&self) -> Result<()> {
         self.client
             .list_objects_v2()
