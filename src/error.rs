@@ -55,6 +55,9 @@ pub enum Error {
     )]
     Unauthenticated { what: String, problem: String },
 
+    #[error("check of {repo} found {problems} problem(s), listed above")]
+    CheckFailed { repo: String, problems: usize },
+
     #[error(
         "repository {repo} is locked by {holder}; wait for it to finish, retry with \
          --retry-lock DURATION, or if that process is gone, remove the lock with `lifeboat unlock`"
@@ -238,7 +241,10 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::ReadFile { .. } | Error::Key(_) => 2,
-            Error::Decrypt { .. } | Error::Corrupt { .. } | Error::Unauthenticated { .. } => 3,
+            Error::Decrypt { .. }
+            | Error::Corrupt { .. }
+            | Error::Unauthenticated { .. }
+            | Error::CheckFailed { .. } => 3,
             Error::Repository { .. }
             | Error::Unavailable { .. }
             | Error::NotFound { .. }

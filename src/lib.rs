@@ -13,6 +13,7 @@
 //! - [`pool`]: the worker pool every parallel step runs on
 //! - [`demo`]: the self-contained first run
 
+pub mod check;
 pub mod config;
 pub mod crypto;
 pub mod demo;

@@ -238,6 +238,21 @@ pub enum Command {
         json: bool,
     },
 
+    /// Check the repository without restoring: descriptor, every manifest and its signature,
+    /// every object present at its size; with --read-data, read the data back too.
+    Check {
+        /// Read every stream back: the stored bytes' SHA-256, and with --identity also
+        /// decryption and the plaintext hash.
+        #[arg(long, conflicts_with = "read_data_subset")]
+        read_data: bool,
+        /// Read a deterministic subset: `n/t` (group n of t: 1/7 … 7/7 over a week reads
+        /// everything once) or `x%`.
+        #[arg(long, value_name = "SUBSET")]
+        read_data_subset: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+
     /// Delete backups (takes the exclusive lock; the manifest goes first, then its objects).
     Forget {
         /// Backup ids (or unique prefixes).
@@ -257,7 +272,7 @@ pub enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
 
-    /// age key tools.
+    /// Key tools: age key pairs (encryption) and signing key pairs.
     #[command(subcommand)]
     Key(KeyCommand),
 

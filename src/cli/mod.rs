@@ -182,6 +182,39 @@ pub async fn run(cli: Cli) -> Result<()> {
                 output::restore_summary(&report);
             }
         }
+        Command::Check {
+            read_data,
+            read_data_subset,
+            json,
+        } => {
+            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let read = match (read_data, read_data_subset) {
+                (_, Some(subset)) => lifeboat::check::ReadData::parse(subset)?,
+                (true, None) => lifeboat::check::ReadData::All,
+                (false, None) => lifeboat::check::ReadData::None,
+            };
+            let identity_given = settings.overrides.identity_file.is_some()
+                || settings.file.encryption.identity_file.is_some();
+            let identities = if identity_given {
+                Some(settings.identities()?)
+            } else {
+                None
+            };
+            let repo = open_repo(&settings).await?;
+            let report = lifeboat::check::check(&repo, identities, read).await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                output::check_report(&report);
+            }
+            if !report.problems.is_empty() {
+                return Err(Error::CheckFailed {
+                    repo: repo.name(),
+                    problems: report.problems.len(),
+                }
+                .into());
+            }
+        }
         Command::Forget { backups } => {
             let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
             let repo = open_repo(&settings).await?;

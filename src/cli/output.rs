@@ -139,6 +139,36 @@ pub fn show(m: &Manifest) {
     }
 }
 
+pub fn check_report(r: &lifeboat::check::CheckReport) {
+    for p in &r.problems {
+        println!("PROBLEM  {p}");
+    }
+    let read = if r.streams_read == 0 {
+        "no data read (--read-data reads it back)".to_string()
+    } else {
+        format!(
+            "{} streams read back ({}){}",
+            r.streams_read,
+            human_bytes(r.bytes_read),
+            if r.decrypted {
+                ", decrypted and their plaintext hashes checked"
+            } else {
+                ", stored bytes checked (give --identity to decrypt them too)"
+            }
+        )
+    };
+    println!(
+        "checked {} backups ({} incomplete: running or interrupted), {} objects; {read}; {}",
+        r.backups,
+        r.incomplete,
+        r.objects,
+        match r.problems.len() {
+            0 => "no problems".to_string(),
+            n => format!("{n} PROBLEM(S)"),
+        }
+    );
+}
+
 pub fn restore_summary(r: &RestoreReport) {
     println!(
         "restored {} from backup {} into {} in {:.1}s",

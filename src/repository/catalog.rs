@@ -65,7 +65,7 @@ impl Repository {
     }
 
     /// Reads a manifest and its signature status, enforcing nothing.
-    async fn read_manifest(&self, id: &BackupId) -> Result<(Manifest, SignatureStatus)> {
+    pub(crate) async fn read_manifest(&self, id: &BackupId) -> Result<(Manifest, SignatureStatus)> {
         let (bytes, status) = self.get_signed(&manifest_key(id)).await?;
         let manifest = Manifest::parse(&id.0, &bytes)?;
         let status = match status {

@@ -14,15 +14,16 @@ pub const IN_PROGRESS_NAME: &str = "in-progress.json";
 /// A signed document `x` has its minisign signature beside it at `x.minisig`.
 pub const SIGNATURE_SUFFIX: &str = ".minisig";
 
-/// A backup's id: its start time in UTC plus a random suffix, so ids sort by time and two
-/// backups started in the same second do not collide.
+/// A backup's id: its start time in UTC to the millisecond plus a random suffix, so ids
+/// sort by start time (which `latest` relies on) and two backups started at once do not
+/// collide. Format 1 ids had whole seconds (`20261124T043254Z-e098`); they stay valid.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BackupId(pub String);
 
 impl BackupId {
     pub fn new(at: DateTime<Utc>) -> Self {
         let suffix: u16 = rand::thread_rng().gen();
-        BackupId(format!("{}-{suffix:04x}", at.format("%Y%m%dT%H%M%SZ")))
+        BackupId(format!("{}-{suffix:04x}", at.format("%Y%m%dT%H%M%S%3fZ")))
     }
 
     pub fn is_valid(text: &str) -> bool {
@@ -109,6 +110,13 @@ mod tests {
         let a = BackupId::new("2026-01-01T00:00:00Z".parse().unwrap());
         let b = BackupId::new("2026-01-02T00:00:00Z".parse().unwrap());
         assert!(a < b);
+        // Within one second, by the millisecond, whatever the random suffixes.
+        for _ in 0..50 {
+            let early = BackupId::new("2026-01-01T00:00:00.001Z".parse().unwrap());
+            let late = BackupId::new("2026-01-01T00:00:00.002Z".parse().unwrap());
+            assert!(early < late, "{early} {late}");
+        }
+        assert_eq!(a.0.len(), "20260101T000000000Z-0000".len());
         assert!(BackupId::is_valid(&a.0));
         assert_eq!(backup_of_prefix(&backup_prefix(&a)), Some(a.clone()));
         assert_eq!(backup_of_prefix("backups/../"), None);

@@ -5,6 +5,7 @@ mod common;
 
 mod authenticity;
 mod bad_input;
+mod check;
 mod cluster;
 mod compat;
 mod consistency;
