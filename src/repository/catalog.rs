@@ -68,8 +68,11 @@ impl Repository {
     pub(crate) async fn read_manifest(&self, id: &BackupId) -> Result<(Manifest, SignatureStatus)> {
         let (bytes, status) = self.get_signed(&manifest_key(id)).await?;
         let manifest = Manifest::parse(&id.0, &bytes)?;
+        // Format 1 was never signed: whatever the check found (no signature, or no trusted
+        // key to check with), the status says why.
         let status = match status {
-            SignatureStatus::Failed(_) if manifest.format_version < 2 => SignatureStatus::Legacy,
+            SignatureStatus::Verified(_) => status,
+            _ if manifest.format_version < 2 => SignatureStatus::Legacy,
             other => other,
         };
         Ok((manifest, status))
@@ -84,11 +87,6 @@ impl Repository {
             },
             other => other,
         })?;
-        let status = match status {
-            // Unchecked here means no trusted key: the policy decides (refuse, or break-glass).
-            SignatureStatus::Unchecked if manifest.format_version < 2 => SignatureStatus::Legacy,
-            s => s,
-        };
         self.accept(&format!("backup {id}"), &status)?;
         Ok(manifest)
     }

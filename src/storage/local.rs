@@ -323,10 +323,12 @@ fn list_dir(root: &Path, prefix: &str, delimited: bool) -> std::io::Result<Listi
         let ft = entry.file_type()?;
         if ft.is_dir() {
             let sub = format!("{key}/");
-            if !(sub.starts_with(prefix) || prefix.starts_with(&sub)) {
+            // `base` ends at the prefix's last `/`, so a directory below it either starts
+            // with the prefix or is outside it.
+            if !sub.starts_with(prefix) {
                 continue;
             }
-            if delimited && sub.starts_with(prefix) {
+            if delimited {
                 if has_object(&entry.path())? {
                     out.prefixes.push(sub);
                 }

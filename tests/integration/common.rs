@@ -145,6 +145,27 @@ pub fn normalize_dump(dump: &str) -> String {
         .join("\n")
 }
 
+/// Polls `ready` until it holds while `child` still runs; fails if `child` ends first or a
+/// minute passes (`what` says what was awaited).
+pub fn wait_while_running(
+    child: &mut std::process::Child,
+    what: &str,
+    mut ready: impl FnMut() -> bool,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the process ended before: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Copies a directory tree (a repository, to tamper with or to use without changing it).
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

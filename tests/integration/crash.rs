@@ -2,7 +2,6 @@
 //! backup, and the next run cleans up after it.
 
 use crate::common::*;
-use std::time::{Duration, Instant};
 
 #[test]
 fn kill_9_during_backup_leaves_no_backup_and_next_run_cleans_up() {
@@ -25,24 +24,11 @@ fn kill_9_during_backup_leaves_no_backup_and_next_run_cleans_up() {
         "19",
     ]);
     // Wait until the backup is writing data (a partial file exists), then SIGKILL it.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let partial = walk(&root)
+    wait_while_running(&mut child, "the backup writes data", || {
+        walk(&root)
             .iter()
-            .any(|p| p.contains(".partial-") && p.contains("/data/"));
-        if partial {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "backup never started writing data"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "backup finished before it could be killed"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+            .any(|p| p.contains(".partial-") && p.contains("/data/"))
+    });
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(
@@ -126,18 +112,9 @@ fn kill_9_during_an_s3_upload_leaves_no_open_multipart_upload_after_the_next_bac
                 .len()
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while open_uploads() == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the backup never started a multipart upload"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "backup finished before it could be killed"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_while_running(&mut child, "the backup starts a multipart upload", || {
+        open_uploads() > 0
+    });
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(open_uploads() > 0);

@@ -3,7 +3,6 @@
 //! holder's lock is stale at once on the same host; `unlock` removes what is stale.
 
 use crate::common::*;
-use std::time::{Duration, Instant};
 
 /// A database big enough that a `--compression-level 19` backup runs for several seconds.
 fn slow_db(pg: &Pg) -> String {
@@ -30,15 +29,9 @@ fn start_slow_backup(setup: &Setup, db: &str) -> std::process::Child {
 /// Waits until the repository holds a lock file.
 fn wait_for_lock(setup: &Setup, child: &mut std::process::Child) {
     let locks = setup.repo.local.as_ref().unwrap().join("locks");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read_dir(&locks).map_or(true, |mut d| d.next().is_none()) {
-        assert!(Instant::now() < deadline, "the backup never took its lock");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the backup ended before the test"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_while_running(child, "the backup takes its lock", || {
+        std::fs::read_dir(&locks).is_ok_and(|mut d| d.next().is_some())
+    });
 }
 
 #[test]
