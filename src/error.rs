@@ -58,6 +58,14 @@ pub enum Error {
     #[error("check of {repo} found {problems} problem(s), listed above")]
     CheckFailed { repo: String, problems: usize },
 
+    /// `verify` ran and at least one check failed (each is named in its report).
+    #[error("verification of backup {backup} failed: {summary}")]
+    VerificationFailed { backup: String, summary: String },
+
+    /// A compliance target (RPO, RTO, verification interval, retention) is breached.
+    #[error("compliance breach: {summary}")]
+    Breach { summary: String },
+
     #[error(
         "repository {repo} is locked by {holder}; wait for it to finish, retry with \
          --retry-lock DURATION, or if that process is gone, remove the lock with `lifeboat unlock`"
@@ -244,13 +252,15 @@ impl Error {
             Error::Decrypt { .. }
             | Error::Corrupt { .. }
             | Error::Unauthenticated { .. }
-            | Error::CheckFailed { .. } => 3,
+            | Error::CheckFailed { .. }
+            | Error::VerificationFailed { .. } => 3,
             Error::Repository { .. }
             | Error::Unavailable { .. }
             | Error::NotFound { .. }
             | Error::NotARepository { .. } => 4,
             Error::Postgres { .. } | Error::Tool { .. } => 5,
             Error::Locked { .. } => 6,
+            Error::Breach { .. } => 7,
             Error::Backup(_)
             | Error::Restore(_)
             | Error::BackupNotFound { .. }

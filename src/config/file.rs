@@ -17,6 +17,83 @@ pub struct ConfigFile {
     pub encryption: EncryptionSection,
     #[serde(default)]
     pub signing: SigningSection,
+    #[serde(default)]
+    pub verify: VerifySection,
+    #[serde(default)]
+    pub targets: TargetsSection,
+    #[serde(default)]
+    pub metrics: MetricsSection,
+    #[serde(default)]
+    pub notify: NotifySection,
+}
+
+/// `lifeboat verify`: where to restore, and the user's own checks.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySection {
+    /// A server to restore into (a URL of any database on it, usually `postgres`). Default:
+    /// a throwaway local server started for the run. Never the source database.
+    pub scratch_url: Option<String>,
+    /// The user's SQL assertions, run on the restored database.
+    #[serde(default)]
+    pub assertion: Vec<AssertionConfig>,
+}
+
+/// One SQL assertion: a query returning one value, and what it must be.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssertionConfig {
+    /// The database of the backup it applies to.
+    pub database: String,
+    pub name: String,
+    /// One row, one column. `{consistent_at}` is replaced by the backup's consistent point
+    /// as a `timestamptz` literal.
+    pub sql: String,
+    /// `> 0`, `>= 10`, `= 42`, `!= 0`, `< 5`, `<= 5`, or a plain value compared as text.
+    pub expect: String,
+}
+
+/// Compliance targets, for every database unless overridden under `[targets.database.<name>]`.
+/// Durations in humantime form: `26h`, `7d`, `30min`.
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct TargetsSection {
+    #[serde(flatten)]
+    pub defaults: Targets,
+    #[serde(default)]
+    pub database: std::collections::BTreeMap<String, Targets>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    /// Recovery point objective: the newest restorable backup is at most this old.
+    pub rpo: Option<String>,
+    /// Recovery time objective: the last measured restore took at most this long.
+    pub rto: Option<String>,
+    /// A backup passes verification at least this often.
+    pub verify_within: Option<String>,
+    /// Backups reach back at least this far.
+    pub min_retention: Option<String>,
+}
+
+/// Prometheus metrics as a node-exporter textfile, written atomically by one-shot runs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    pub textfile: Option<PathBuf>,
+}
+
+/// Notifications on failure, breach and overdue backups.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySection {
+    /// The webhook's URL. It is a secret (chat webhooks carry their token in it): prefer
+    /// `webhook_url_file` or `LIFEBOAT_WEBHOOK_URL`.
+    pub webhook_url: Option<String>,
+    pub webhook_url_file: Option<PathBuf>,
+    /// `json` (lifeboat's documented body) or `slack` (Slack-compatible `text` body).
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

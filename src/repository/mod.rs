@@ -22,6 +22,7 @@ pub mod layout;
 pub mod liveness;
 pub mod lock;
 pub mod manifest;
+pub mod records;
 pub mod transaction;
 
 pub use descriptor::RepoDescriptor;
