@@ -26,6 +26,7 @@ pub mod progress;
 pub mod repository;
 pub mod restore;
 pub mod storage;
+pub mod verify;
 
 pub use repository::manifest;
 

@@ -190,7 +190,13 @@ pub enum Command {
     /// Restore a database, or some of its tables, into a target server.
     Restore {
         /// Backup id, a unique prefix of one (e.g. its timestamp), or `latest`.
-        backup: String,
+        #[arg(required_unless_present = "at", conflicts_with = "at")]
+        backup: Option<String>,
+        /// Point in time: restore the newest backup whose consistent point is at or before
+        /// TIME (2026-11-24T03:00:00Z; "2026-11-24 03:00" is UTC). Says which backup and how
+        /// much data before TIME it lacks, before restoring.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
         /// Database of the backup to restore (optional when it holds one).
         #[arg(long, short = 'd')]
         database: Option<String>,
@@ -234,6 +240,38 @@ pub enum Command {
         #[arg(long, requires = "clean")]
         keep_old: bool,
         /// Print the restore report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Prove a backup restores: restore it into a scratch server (a throwaway local one by
+    /// default), read every table back and compare it with the backup, check sequences,
+    /// large objects, the schema and your [verify] assertions, time every stage, and keep a
+    /// signed verification record in the repository. Exits 3 if any check fails.
+    Verify {
+        /// Backup id, a unique prefix of one, or `latest` (the default).
+        #[arg(conflicts_with = "at")]
+        backup: Option<String>,
+        /// Verify the newest backup whose consistent point is at or before TIME.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Database of the backup to verify; repeatable (default: all of them).
+        #[arg(long = "database", short = 'd')]
+        databases: Vec<String>,
+        /// Restore into this server (a URL of any database on it) instead of a throwaway
+        /// local one; new databases are created there and dropped after. Never the source.
+        #[arg(long, env = "LIFEBOAT_SCRATCH_URL")]
+        scratch_url: Option<String>,
+        /// Keep the restored databases (and a throwaway server's files) after the checks.
+        #[arg(long, conflicts_with = "keep_on_failure")]
+        keep: bool,
+        /// Keep them only when a check fails, for investigation.
+        #[arg(long)]
+        keep_on_failure: bool,
+        /// Parallel connections (default: one per core, at least 2).
+        #[arg(long, short = 'j')]
+        jobs: Option<usize>,
+        /// Print the verification record as JSON on stdout.
         #[arg(long)]
         json: bool,
     },

@@ -139,6 +139,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Restore {
             backup,
+            at,
             database,
             into,
             create,
@@ -154,8 +155,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             json,
         } => {
             let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
-            let opts = RestoreOptions {
-                backup: backup.clone(),
+            let at = at
+                .as_deref()
+                .map(lifeboat::config::parse_point_in_time)
+                .transpose()?;
+            let mut opts = RestoreOptions {
+                backup: backup.clone().unwrap_or_default(),
                 database: database.clone(),
                 create: *create,
                 clean: *clean,
@@ -170,16 +175,68 @@ pub async fn run(cli: Cli) -> Result<()> {
                 lock: lock_options(&cli),
                 no_lock: *no_lock,
                 keep_old: *keep_old,
+                evidence: None,
             };
             opts.validate()?;
             let identities = settings.identities()?;
             let target = lifeboat::postgres::ConnSpec::from_url_and_env(Some(into))?;
             let repo = open_repo(&settings).await?;
+            if let Some(at) = at {
+                let (manifest, point) = repo.resolve_at(at, database.as_deref()).await?;
+                output::point_in_time(&manifest.id, at, point);
+                opts.backup = manifest.id;
+            }
             let report = restore::restore(repo, &target, identities, &opts).await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 output::restore_summary(&report);
+            }
+        }
+        Command::Verify {
+            backup,
+            at,
+            databases,
+            scratch_url,
+            keep,
+            keep_on_failure,
+            jobs,
+            json,
+        } => {
+            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let which = match (at, backup) {
+                (Some(at), _) => {
+                    lifeboat::verify::Which::At(lifeboat::config::parse_point_in_time(at)?)
+                }
+                (None, b) => {
+                    lifeboat::verify::Which::Named(b.clone().unwrap_or_else(|| "latest".into()))
+                }
+            };
+            let opts = lifeboat::verify::VerifyOptions {
+                which,
+                databases: databases.clone(),
+                scratch: settings.scratch(scratch_url.as_deref())?,
+                keep: match (keep, keep_on_failure) {
+                    (true, _) => lifeboat::verify::Keep::Always,
+                    (false, true) => lifeboat::verify::Keep::OnFailure,
+                    _ => lifeboat::verify::Keep::Never,
+                },
+                jobs: jobs.unwrap_or_else(lifeboat::config::default_jobs),
+                assertions: settings.assertions()?,
+                pg_bin_dir: settings.pg_bin_dir(),
+                progress: Progress::bytes("verifying", show_progress(&cli)),
+                lock: lock_options(&cli),
+            };
+            let identities = settings.identities()?;
+            let repo = open_repo(&settings).await?;
+            let verified = lifeboat::verify::verify(repo, identities, &opts).await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&verified.record)?);
+            } else {
+                output::verification(&verified);
+            }
+            if let Some(failure) = verified.failure() {
+                return Err(failure.into());
             }
         }
         Command::Check {

@@ -189,6 +189,70 @@ pub fn restore_summary(r: &RestoreReport) {
     }
 }
 
+/// What `--at` chose, and the data it cannot bring back, before anything is restored.
+pub fn point_in_time(
+    id: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    point: chrono::DateTime<chrono::Utc>,
+) {
+    let lost = (at - point).num_seconds();
+    eprintln!(
+        "--at {}: using backup {id}, consistent at {}; changes made in the {} before that \
+         time are not in it",
+        at.format("%Y-%m-%d %H:%M:%S UTC"),
+        point.format("%Y-%m-%d %H:%M:%S UTC"),
+        lifeboat::config::human_duration(lost)
+    );
+}
+
+/// A verification: every failed check first, then a summary per database and its stages.
+pub fn verification(v: &lifeboat::verify::Verified) {
+    let r = &v.record;
+    println!(
+        "verification of backup {}: {} (restored on {} {}, {})",
+        r.backup,
+        if r.passed { "PASSED" } else { "FAILED" },
+        r.target.kind,
+        r.target.server,
+        r.target.server_version
+    );
+    for d in &r.databases {
+        let passed = d.checks.iter().filter(|c| c.passed).count();
+        println!(
+            "\n  {}  {}  (as {}; data as of {})",
+            d.name,
+            if d.passed { "passed" } else { "FAILED" },
+            d.restored_as,
+            d.consistent_at.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+        if let Some(e) = &d.error {
+            println!("    {e}");
+            continue;
+        }
+        for c in d.checks.iter().filter(|c| !c.passed) {
+            println!("    FAIL {:<13} {}: {}", c.kind, c.name, c.evidence);
+        }
+        println!(
+            "    {passed} of {} checks passed; {} tables' rows read back and compared; {} rows, {}",
+            d.checks.len(),
+            d.checks.iter().filter(|c| c.kind == "table").count(),
+            d.rows,
+            human_bytes(d.bytes)
+        );
+        for stage in &d.stages {
+            println!("    {:<66} {:>7.1}s", stage.name, stage.seconds);
+        }
+        println!(
+            "    {:<66} {:>7.1}s",
+            "restore time (measured RTO)", d.restore_seconds
+        );
+    }
+    println!("\n  record: {}", v.key);
+    for k in &v.kept {
+        println!("  {k}");
+    }
+}
+
 /// Resolves and checks each part of the configuration, printing what it found with secrets
 /// redacted; fails (non-zero) if any part is unusable.
 pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {

@@ -4,9 +4,11 @@
 
 mod file;
 mod redact;
+mod time;
 
-pub use file::{parse_size, ConfigFile};
+pub use file::{parse_size, AssertionConfig, ConfigFile, Targets, TargetsSection};
 pub use redact::redact_url;
+pub use time::{human_duration, parse_point_in_time};
 
 use std::path::PathBuf;
 
@@ -229,6 +231,36 @@ impl Settings {
                 skip_check: o.insecure_skip_signature,
             },
         })
+    }
+
+    /// Where `verify` restores: `--scratch-url` / `LIFEBOAT_SCRATCH_URL`, `[verify]
+    /// scratch_url`, or a throwaway local server.
+    pub fn scratch(&self, flag: Option<&str>) -> Result<crate::verify::ScratchChoice> {
+        let url = flag
+            .map(str::to_string)
+            .or_else(|| self.file.verify.scratch_url.clone());
+        Ok(match url {
+            Some(u) => crate::verify::ScratchChoice::Server(ConnSpec::from_url_and_env(Some(&u))?),
+            None => crate::verify::ScratchChoice::Throwaway {
+                bin_dir: self.pg_bin_dir(),
+            },
+        })
+    }
+
+    /// The `[[verify.assertion]]` checks, each validated.
+    pub fn assertions(&self) -> Result<Vec<AssertionConfig>> {
+        let all = self.file.verify.assertion.clone();
+        for a in &all {
+            crate::verify::checks::Expect::parse(&a.expect)
+                .map_err(|e| Error::config(format!("[[verify.assertion]] `{}`: {e}", a.name)))?;
+            if a.sql.trim().is_empty() {
+                return Err(Error::config(format!(
+                    "[[verify.assertion]] `{}`: sql is empty",
+                    a.name
+                )));
+            }
+        }
+        Ok(all)
     }
 
     /// Private keys, needed only to restore.

@@ -15,6 +15,7 @@ mod session;
 pub use copy_out::column_list;
 pub use options::{BackupOptions, Tuning};
 pub use plan::DEFAULT_SPLIT_BYTES;
+pub use session::reader_settings;
 
 use chrono::Utc;
 use std::sync::Arc;

@@ -11,12 +11,14 @@ use crate::postgres::{quote_literal, ConnSpec};
 
 /// Settings for every session that reads data: no timeouts that would cut a long COPY,
 /// ISO dates and full float precision as pg_dump uses, and row security off so that a
-/// policy can never silently filter what is backed up (it errors instead).
+/// policy can never silently filter what is backed up (it errors instead). Output that
+/// depends on the session is pinned (UTC for `timestamptz`, hex for `bytea`) so that
+/// `verify` can read a restored table back in exactly the text the backup holds.
 pub fn reader_settings(version_num: u32) -> String {
     let mut s = String::from(
         "SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; \
          SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; \
-         SET row_security = off;",
+         SET row_security = off; SET TimeZone = 'UTC'; SET bytea_output = 'hex';",
     );
     if version_num >= 170000 {
         s.push_str(" SET transaction_timeout = 0;");

@@ -10,7 +10,8 @@ use std::process::Command;
 use super::{ConnSpec, PgTool, PgTools};
 use crate::error::{Error, Result, ToolFailure};
 
-/// The login role of a scratch cluster (trusted on its loopback port).
+/// The login role of a scratch cluster (trusted on its loopback port), unless started with
+/// another bootstrap superuser name.
 pub const USER: &str = "lifeboat";
 
 pub struct ScratchCluster {
@@ -20,6 +21,8 @@ pub struct ScratchCluster {
     major: u32,
     pg_ctl: PgTool,
     run_as: Option<String>,
+    /// The bootstrap superuser, who logs in (trusted on loopback).
+    user: String,
     running: bool,
     /// A directory of our own, removed after the server stops (fields drop after `drop`).
     _temp: Option<tempfile::TempDir>,
@@ -31,11 +34,21 @@ impl ScratchCluster {
     /// client tool); `major_at_least`: the lowest major that will do (default: the newest
     /// installed).
     pub fn start(bin_dir: Option<PathBuf>, major_at_least: Option<u32>) -> Result<Self> {
+        Self::start_as(bin_dir, major_at_least, USER)
+    }
+
+    /// Like [`ScratchCluster::start`], with `user` as the bootstrap superuser's name (verify
+    /// names it after the role the backup was taken as, which owns objects on the source).
+    pub fn start_as(
+        bin_dir: Option<PathBuf>,
+        major_at_least: Option<u32>,
+        user: &str,
+    ) -> Result<Self> {
         let temp = tempfile::Builder::new()
             .prefix("lifeboat-cluster-")
             .tempdir()
             .map_err(|e| Error::io("creating a temporary directory", e))?;
-        let mut cluster = Self::start_in(temp.path(), bin_dir, major_at_least)?;
+        let mut cluster = Self::start_in_as(temp.path(), bin_dir, major_at_least, user)?;
         cluster._temp = Some(temp);
         Ok(cluster)
     }
@@ -46,6 +59,15 @@ impl ScratchCluster {
         bin_dir: Option<PathBuf>,
         major_at_least: Option<u32>,
     ) -> Result<Self> {
+        Self::start_in_as(base, bin_dir, major_at_least, USER)
+    }
+
+    fn start_in_as(
+        base: &Path,
+        bin_dir: Option<PathBuf>,
+        major_at_least: Option<u32>,
+        user: &str,
+    ) -> Result<Self> {
         let (initdb, pg_ctl) = server_tools(&PgTools::new(bin_dir), major_at_least)?;
         let run_as = is_root().then(|| "postgres".to_string());
         prepare_dir(base, run_as.as_deref())?;
@@ -55,6 +77,7 @@ impl ScratchCluster {
             major: initdb.major,
             pg_ctl,
             run_as,
+            user: user.to_string(),
             running: false,
             _temp: None,
         };
@@ -72,6 +95,11 @@ impl ScratchCluster {
         self.major
     }
 
+    /// The bootstrap superuser.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
     /// The directory holding the server's files.
     pub fn dir(&self) -> &Path {
         &self.base
@@ -87,7 +115,17 @@ impl ScratchCluster {
 
     /// A URL of database `db` on this server.
     pub fn url(&self, db: &str) -> String {
-        format!("postgres://{USER}@127.0.0.1:{}/{db}", self.port)
+        let user: String = self
+            .user
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                other => format!("%{other:02X}"),
+            })
+            .collect();
+        format!("postgres://{user}@127.0.0.1:{}/{db}", self.port)
     }
 
     pub fn conn(&self, db: &str) -> Result<ConnSpec> {
@@ -121,7 +159,7 @@ impl ScratchCluster {
                 "-D",
                 &data,
                 "-U",
-                USER,
+                &self.user,
                 "--auth=trust",
                 "-E",
                 "UTF8",

@@ -110,7 +110,7 @@ impl ConnSpec {
         self.config.get_user().unwrap_or("postgres")
     }
 
-    fn host_port(&self) -> (String, u16) {
+    pub fn host_port(&self) -> (String, u16) {
         let host = match self.config.get_hosts().first() {
             Some(Host::Tcp(h)) => h.clone(),
             Some(Host::Unix(p)) => p.display().to_string(),

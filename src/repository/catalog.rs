@@ -3,7 +3,7 @@
 //! Listing costs one delimited listing of `backups/` plus one read per backup: O(backups),
 //! never O(objects).
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use super::layout::{backup_of_prefix, in_progress_key, manifest_key, BACKUPS_DIR};
 use super::manifest::Manifest;
@@ -107,6 +107,51 @@ impl Repository {
             });
         }
         loaded
+    }
+
+    /// `--at TIME`: the newest complete backup whose consistent point (of `database`, or of
+    /// any of its databases) is at or before `at`, with that consistent point. Like
+    /// `latest`, it never falls back past a backup it cannot trust: that fails, naming it.
+    pub async fn resolve_at(
+        &self,
+        at: DateTime<Utc>,
+        database: Option<&str>,
+    ) -> Result<(Manifest, DateTime<Utc>)> {
+        self.require_trust()?;
+        let point = |m: &Manifest| match database {
+            Some(name) => m
+                .databases
+                .iter()
+                .find(|d| d.name == name)
+                .map(|d| d.consistent_at),
+            None => Some(m.consistent_at()),
+        };
+        let listed = self.list_backups().await?;
+        let best = listed
+            .into_iter()
+            .filter_map(|l| point(&l.manifest).map(|p| (p, l)))
+            .filter(|(p, _)| *p <= at)
+            .max_by(|(a, la), (b, lb)| (a, &la.manifest.id).cmp(&(b, &lb.manifest.id)));
+        let Some((consistent_at, listed)) = best else {
+            let of = database
+                .map(|d| format!(" of database {d}"))
+                .unwrap_or_default();
+            return Err(Error::BackupNotFound {
+                repo: self.name(),
+                id: format!(
+                    "with a consistent point{of} at or before {}",
+                    at.format("%Y-%m-%d %H:%M:%S UTC")
+                ),
+            });
+        };
+        let id = listed.manifest.id.clone();
+        self.accept(&format!("backup {id}"), &listed.signature)
+            .map_err(|e| {
+                e.with_note(&format!(
+                    "it is the newest backup before that time ({id}); to restore an older                      one, name it by id (see `lifeboat list`)"
+                ))
+            })?;
+        Ok((listed.manifest, consistent_at))
     }
 
     /// The id of the complete backup `wanted` names: `latest`, an id, or a unique prefix of

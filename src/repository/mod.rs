@@ -114,7 +114,7 @@ impl Repository {
         &self.keys.trust
     }
 
-    fn signer(&self) -> Result<&SigningKey> {
+    pub(crate) fn signer(&self) -> Result<&SigningKey> {
         self.keys.signer.as_deref().ok_or_else(|| {
             Error::Key(
                 "no signing key given: writing to a repository needs one (--signing-key, \

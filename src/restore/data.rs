@@ -11,12 +11,15 @@ use std::sync::Arc;
 use tokio_postgres::Client;
 
 use super::ddl::{self, EarlyDdl};
+use super::evidence::Evidence;
 use super::script::Source;
 use crate::error::{Error, Result};
 use crate::manifest::TableData;
 use crate::pool;
 use crate::postgres::toc::{QualifiedName, TocEntry};
 use crate::postgres::{quote_literal, ConnSpec};
+use crate::verify::digest::LineDigester;
+use std::time::Instant;
 
 /// Session settings for loading: no statement timeout, and asynchronous commit, which is
 /// safe here (a crashed restore is simply run again) and saves a flush per table.
@@ -46,6 +49,7 @@ pub async fn load_tables(
     jobs: usize,
     progress: &crate::progress::Progress,
     early: EarlyDdl,
+    evidence: Option<Arc<Evidence>>,
 ) -> Result<u64> {
     let mut tables = tables;
     tables.sort_by_key(|t| std::cmp::Reverse(t.object.plain_size));
@@ -61,6 +65,7 @@ pub async fn load_tables(
             settings: settings.clone(),
             progress: progress.clone(),
             pending: pending.clone(),
+            evidence: evidence.clone(),
             client: None,
         })
         .collect();
@@ -92,6 +97,7 @@ struct Loader {
     settings: String,
     progress: crate::progress::Progress,
     pending: Arc<Pending>,
+    evidence: Option<Arc<Evidence>>,
     client: Option<Client>,
 }
 
@@ -108,7 +114,15 @@ impl pool::Worker for Loader {
             .ok_or_else(|| Error::Restore("no connection".into()))?;
         match work {
             Work::Copy(table) => {
-                let n = copy_in(c, &self.target, &self.source, &table, &self.progress).await?;
+                let n = copy_in(
+                    c,
+                    &self.target,
+                    &self.source,
+                    &table,
+                    &self.progress,
+                    self.evidence.as_deref(),
+                )
+                .await?;
                 let ready = self.pending.table_loaded(&table_name(&table)).await;
                 queue
                     .push_front(ready.into_iter().map(Work::Ddl).collect())
@@ -178,6 +192,7 @@ async fn copy_in(
     source: &Source,
     table: &TableData,
     progress: &crate::progress::Progress,
+    evidence: Option<&Evidence>,
 ) -> Result<u64> {
     let what = format!("loading {}", table.display_name());
     let sink = client
@@ -186,8 +201,17 @@ async fn copy_in(
         .map_err(|e| target.error(&what, &e))?;
     futures::pin_mut!(sink);
     let mut reader = source.open(&table.object);
+    let mut digester = evidence.map(|_| LineDigester::default());
     // Dropping the sink before `finish` sends CopyFail: nothing of a bad object is kept.
-    while let Some(chunk) = reader.next().await? {
+    loop {
+        let waiting = Instant::now();
+        let Some(chunk) = reader.next().await? else {
+            break;
+        };
+        if let (Some(e), Some(d)) = (evidence, digester.as_mut()) {
+            e.add_wait(waiting.elapsed());
+            d.update(&chunk);
+        }
         progress.inc(chunk.len() as u64);
         sink.send(chunk)
             .await
@@ -200,6 +224,9 @@ async fn copy_in(
             table.display_name(),
             table.rows
         )));
+    }
+    if let (Some(e), Some(d)) = (evidence, digester) {
+        e.record(table_name(table), d.finish());
     }
     Ok(rows)
 }

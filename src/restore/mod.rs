@@ -7,8 +7,9 @@
 
 mod data;
 mod ddl;
+mod evidence;
 mod post_data;
-mod script;
+pub(crate) mod script;
 mod select;
 mod target;
 
@@ -24,6 +25,7 @@ use crate::postgres::{self, ConnSpec, PgTools};
 use crate::repository::lock::{LockKind, LockOptions};
 use crate::repository::manifest::{DatabaseBackup, Manifest, KEYED_BLAKE3};
 use crate::repository::{backup_prefix, BackupId, Repository};
+pub use evidence::Evidence;
 pub use script::Source;
 
 #[derive(Debug, Clone)]
@@ -51,6 +53,8 @@ pub struct RestoreOptions {
     /// Read without taking a lock (read-only credentials): nothing stops a concurrent prune
     /// from deleting the backup meanwhile.
     pub no_lock: bool,
+    /// Collects what `verify` compares: each table's row digest as loaded.
+    pub evidence: Option<Arc<Evidence>>,
 }
 
 impl Default for RestoreOptions {
@@ -71,6 +75,7 @@ impl Default for RestoreOptions {
             lock: LockOptions::default(),
             keep_old: false,
             no_lock: false,
+            evidence: None,
         }
     }
 }
@@ -135,11 +140,22 @@ async fn restore_locked(
     identities: Vec<Identity>,
     opts: &RestoreOptions,
 ) -> Result<RestoreReport> {
-    let started = Instant::now();
     let manifest = repo.resolve(&opts.backup).await?;
-    let db = pick_database(&manifest, opts.database.as_deref())?.clone();
-    check_identities(&manifest, &identities)?;
-    let hasher = plain_hasher(&manifest, &identities)?;
+    restore_manifest(repo, &manifest, target, identities, opts).await
+}
+
+/// Restores a database of a backup already resolved and authenticated (and locked).
+pub(crate) async fn restore_manifest(
+    repo: &Arc<Repository>,
+    manifest: &Manifest,
+    target: &ConnSpec,
+    identities: Vec<Identity>,
+    opts: &RestoreOptions,
+) -> Result<RestoreReport> {
+    let started = Instant::now();
+    let db = pick_database(manifest, opts.database.as_deref())?.clone();
+    check_identities(manifest, &identities)?;
+    let hasher = plain_hasher(manifest, &identities)?;
     let tables = if opts.tables.is_empty() {
         None
     } else {
@@ -261,6 +277,7 @@ async fn run_steps(
                     jobs,
                     &opts.progress,
                     early,
+                    opts.evidence.clone(),
                 )
                 .await?;
                 lap("data and table indexes", &mut steps);
@@ -382,6 +399,7 @@ async fn restore_tables(
                 jobs,
                 &opts.progress,
                 ddl::EarlyDdl::default(),
+                opts.evidence.clone(),
             )
             .await?;
             run_sql(

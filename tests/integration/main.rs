@@ -17,3 +17,4 @@ mod replace;
 mod roundtrip;
 mod segments;
 mod storage;
+mod verify;
