@@ -240,7 +240,9 @@ impl Settings {
             .map(str::to_string)
             .or_else(|| self.file.verify.scratch_url.clone());
         Ok(match url {
-            Some(u) => crate::verify::ScratchChoice::Server(ConnSpec::from_url_and_env(Some(&u))?),
+            Some(u) => crate::verify::ScratchChoice::Server(Box::new(ConnSpec::from_url_and_env(
+                Some(&u),
+            )?)),
             None => crate::verify::ScratchChoice::Throwaway {
                 bin_dir: self.pg_bin_dir(),
             },

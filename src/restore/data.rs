@@ -46,11 +46,10 @@ pub async fn load_tables(
     target: &ConnSpec,
     encoding: &str,
     tables: Vec<TableData>,
-    jobs: usize,
-    progress: &crate::progress::Progress,
+    opts: &super::RestoreOptions,
     early: EarlyDdl,
-    evidence: Option<Arc<Evidence>>,
 ) -> Result<u64> {
+    let (jobs, progress, evidence) = (opts.jobs.max(1), &opts.progress, &opts.evidence);
     let mut tables = tables;
     tables.sort_by_key(|t| std::cmp::Reverse(t.object.plain_size));
     let EarlyDdl { preamble, by_table } = early;

@@ -269,17 +269,9 @@ async fn run_steps(
                     }
                     _ => ddl::EarlyDdl::default(),
                 };
-                rows = data::load_tables(
-                    source,
-                    target,
-                    &db.encoding,
-                    db.tables.clone(),
-                    jobs,
-                    &opts.progress,
-                    early,
-                    opts.evidence.clone(),
-                )
-                .await?;
+                rows =
+                    data::load_tables(source, target, &db.encoding, db.tables.clone(), opts, early)
+                        .await?;
                 lap("data and table indexes", &mut steps);
                 let seq = source.read_text(&db.sequences).await?;
                 run_sql(target, &seq, "sequence values").await?;
@@ -396,10 +388,8 @@ async fn restore_tables(
                 target,
                 &db.encoding,
                 selected.clone(),
-                jobs,
-                &opts.progress,
+                opts,
                 ddl::EarlyDdl::default(),
-                opts.evidence.clone(),
             )
             .await?;
             run_sql(

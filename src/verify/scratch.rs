@@ -15,7 +15,7 @@ pub enum ScratchChoice {
     /// client tools, or in `bin_dir`).
     Throwaway { bin_dir: Option<PathBuf> },
     /// An existing server: restores go into new databases, dropped afterwards.
-    Server(ConnSpec),
+    Server(Box<ConnSpec>),
 }
 
 /// A running scratch server.
@@ -44,7 +44,7 @@ impl Scratch {
             }
             ScratchChoice::Server(conn) => {
                 refuse_source(conn, manifest)?;
-                (None, conn.clone(), "server")
+                (None, conn.as_ref().clone(), "server")
             }
         };
         let client = maintenance.connect().await?;
