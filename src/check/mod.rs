@@ -82,8 +82,15 @@ pub async fn check(
             }
         }
     }
-    // 4. Read data.
-    for m in &manifests {
+    // 4. Read data: the subset chosen over every stream of every backup.
+    let all: Vec<(usize, &ObjectStats)> = manifests
+        .iter()
+        .enumerate()
+        .flat_map(|(i, m)| m.streams().map(move |s| (i, s)))
+        .collect();
+    let streams: Vec<&ObjectStats> = all.iter().map(|(_, s)| *s).collect();
+    let chosen = read.choose_by_size(&streams);
+    for (index, m) in manifests.iter().enumerate() {
         let hasher = identities
             .as_ref()
             .map(|ids| crate::restore::plain_hasher(m, ids));
@@ -93,7 +100,12 @@ pub async fn check(
             identities: Arc::new(identities.clone().unwrap_or_default()),
             hasher,
         };
-        for stream in m.streams().filter(|s| read.selects(s)) {
+        let mine = chosen
+            .iter()
+            .map(|&c| all[c])
+            .filter(|(i, _)| *i == index)
+            .map(|(_, s)| s);
+        for stream in mine {
             report.streams_read += 1;
             report.bytes_read += stream.stored_size();
             let outcome = match &hasher {

@@ -284,7 +284,8 @@ pub enum Command {
         #[arg(long, conflicts_with = "read_data_subset")]
         read_data: bool,
         /// Read a deterministic subset: `n/t` (group n of t: 1/7 … 7/7 over a week reads
-        /// everything once) or `x%`.
+        /// everything once), `x%`, or a size such as `500MiB` (streams in a fixed order
+        /// until that many stored bytes).
         #[arg(long, value_name = "SUBSET")]
         read_data_subset: Option<String>,
         #[arg(long)]

@@ -59,6 +59,15 @@ fn a_sound_repository_passes_and_subsets_cover_everything() {
         })
         .sum();
     assert_eq!(parts, all["streams_read"].as_u64().unwrap());
+    let some: serde_json::Value = serde_json::from_str(&ok(setup.run(&[
+        "check",
+        "--read-data-subset",
+        "1KiB",
+        "--json",
+    ])))
+    .unwrap();
+    let read = some["streams_read"].as_u64().unwrap();
+    assert!(read >= 1 && read < all["streams_read"].as_u64().unwrap(), "{some}");
     fails(
         setup.run(&["check", "--read-data-subset", "8/7"]),
         2,
