@@ -17,6 +17,7 @@ pub mod check;
 pub mod config;
 pub mod crypto;
 pub mod demo;
+pub mod drill;
 pub mod dump;
 pub mod error;
 pub mod pipeline;

@@ -79,7 +79,9 @@ impl ReadData {
     /// stored bytes reach `n` (at least one stream when there is any).
     pub fn choose_by_size(&self, streams: &[&ObjectStats]) -> Vec<usize> {
         let ReadData::Size(limit) = *self else {
-            return (0..streams.len()).filter(|&i| self.selects(streams[i])).collect();
+            return (0..streams.len())
+                .filter(|&i| self.selects(streams[i]))
+                .collect();
         };
         let mut order: Vec<usize> = (0..streams.len()).collect();
         order.sort_by_key(|&i| (position(streams[i]), streams[i].name().to_string()));
@@ -125,7 +127,17 @@ mod tests {
             ReadData::parse("500MiB").unwrap(),
             ReadData::Size(500 << 20)
         );
-        for bad in ["0/7", "8/7", "x/y", "0%", "101%", "lots", "1/0", "0MiB", "5 parsecs"] {
+        for bad in [
+            "0/7",
+            "8/7",
+            "x/y",
+            "0%",
+            "101%",
+            "lots",
+            "1/0",
+            "0MiB",
+            "5 parsecs",
+        ] {
             assert!(ReadData::parse(bad).is_err(), "{bad}");
         }
     }

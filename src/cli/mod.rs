@@ -239,6 +239,34 @@ pub async fn run(cli: Cli) -> Result<()> {
                 return Err(failure.into());
             }
         }
+        Command::Drill {
+            scenario,
+            output_dir,
+            jobs,
+            json,
+        } => {
+            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let scenario = lifeboat::drill::Scenario::load(scenario)?;
+            let opts = lifeboat::drill::DrillOptions {
+                jobs: jobs.unwrap_or_else(lifeboat::config::default_jobs),
+                pg_bin_dir: settings.pg_bin_dir(),
+                progress: Progress::bytes("drill: restoring", show_progress(&cli)),
+                lock: lock_options(&cli),
+                output_dir: output_dir.clone(),
+                assertions: settings.assertions()?,
+            };
+            let identities = settings.identities()?;
+            let repo = open_repo(&settings).await?;
+            let outcome = lifeboat::drill::run(repo, identities, &scenario, &opts).await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&outcome.report)?);
+            } else {
+                output::drill(&outcome);
+            }
+            if let Some(failure) = outcome.failure() {
+                return Err(failure.into());
+            }
+        }
         Command::Check {
             read_data,
             read_data_subset,

@@ -253,6 +253,35 @@ pub fn verification(v: &lifeboat::verify::Verified) {
     }
 }
 
+/// A drill: verdict, figures, steps, and where the report went.
+pub fn drill(o: &lifeboat::drill::DrillOutcome) {
+    let r = &o.report;
+    println!(
+        "DR drill `{}`: {}",
+        r.scenario,
+        if r.passed { "PASSED" } else { "FAILED" }
+    );
+    for (i, s) in r.steps.iter().enumerate() {
+        println!(
+            "  {}. {:<34} {:>7.1}s  {}  {}",
+            i + 1,
+            s.name,
+            s.seconds,
+            if s.passed { "pass" } else { "FAIL" },
+            s.evidence
+        );
+    }
+    println!("  RPO achieved: {}", lifeboat::drill::figure_text(&r.rpo));
+    println!("  RTO achieved: {}", lifeboat::drill::figure_text(&r.rto));
+    for f in &o.files {
+        println!("  report: {}", f.display());
+    }
+    match &o.record {
+        Ok(key) => println!("  recorded (signed) in the repository: {key}"),
+        Err(e) => println!("  NOT recorded in the repository: {e}"),
+    }
+}
+
 /// Resolves and checks each part of the configuration, printing what it found with secrets
 /// redacted; fails (non-zero) if any part is unusable.
 pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {

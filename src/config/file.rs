@@ -154,6 +154,11 @@ impl ConfigFile {
     }
 
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        Self::parse_as(text)
+    }
+
+    /// Parses any TOML document of ours, errors with their line.
+    pub fn parse_as<T: serde::de::DeserializeOwned>(text: &str) -> std::result::Result<T, String> {
         toml::from_str(text).map_err(|e| e.message().to_string() + &location(text, e.span()))
     }
 }

@@ -383,7 +383,7 @@ fn warn_unused_assertions(manifest: &Manifest, assertions: &[AssertionConfig]) {
     }
 }
 
-fn hostname() -> String {
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .or_else(|_| std::env::var("HOSTNAME"))

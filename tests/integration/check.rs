@@ -67,7 +67,10 @@ fn a_sound_repository_passes_and_subsets_cover_everything() {
     ])))
     .unwrap();
     let read = some["streams_read"].as_u64().unwrap();
-    assert!(read >= 1 && read < all["streams_read"].as_u64().unwrap(), "{some}");
+    assert!(
+        read >= 1 && read < all["streams_read"].as_u64().unwrap(),
+        "{some}"
+    );
     fails(
         setup.run(&["check", "--read-data-subset", "8/7"]),
         2,

@@ -10,6 +10,7 @@ mod cluster;
 mod compat;
 mod consistency;
 mod crash;
+mod drill;
 mod fidelity;
 mod locks;
 mod network;
