@@ -26,6 +26,7 @@ pub mod postgres;
 pub mod progress;
 pub mod repository;
 pub mod restore;
+pub mod retention;
 pub mod storage;
 pub mod verify;
 
