@@ -66,6 +66,13 @@ pub enum Error {
     #[error("compliance breach: {summary}")]
     Breach { summary: String },
 
+    /// A pinned backup was named for deletion.
+    #[error(
+        "backup {id} is pinned ({reason}): pinned backups are never deleted; if it really \
+         must go, `lifeboat unpin {id}` first"
+    )]
+    Pinned { id: String, reason: String },
+
     #[error(
         "repository {repo} is locked by {holder}; wait for it to finish, retry with \
          --retry-lock DURATION, or if that process is gone, remove the lock with `lifeboat unlock`"
@@ -264,6 +271,7 @@ impl Error {
             Error::Backup(_)
             | Error::Restore(_)
             | Error::BackupNotFound { .. }
+            | Error::Pinned { .. }
             | Error::Worker { .. }
             | Error::Io { .. } => 1,
             Error::Noted { error, .. } => error.exit_code(),

@@ -10,6 +10,7 @@
 //! - [`dump`]: taking a backup; [`restore`]: putting one back
 //! - [`postgres`]: connections, PostgreSQL's client tools, pg_dump output as typed entries
 //!   ([`postgres::toc`]) and throwaway servers ([`postgres::ScratchCluster`])
+//! - [`retention`]: which backups a policy keeps and why (pure); [`prune`]: applying it
 //! - [`pool`]: the worker pool every parallel step runs on
 //! - [`demo`]: the self-contained first run
 
@@ -24,6 +25,7 @@ pub mod pipeline;
 pub mod pool;
 pub mod postgres;
 pub mod progress;
+pub mod prune;
 pub mod repository;
 pub mod restore;
 pub mod retention;

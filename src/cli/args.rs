@@ -2,6 +2,7 @@
 //! config file key; flags win over the environment, which wins over the file.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use lifeboat::retention::{Keep, Policy};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -313,10 +314,58 @@ pub enum Command {
     },
 
     /// Delete backups (takes the exclusive lock; the manifest goes first, then its objects).
+    /// Pinned backups are refused.
     Forget {
         /// Backup ids (or unique prefixes).
         #[arg(required = true)]
         backups: Vec<String>,
+    },
+
+    /// Apply the retention policy: plan, show every backup with keep or delete and why,
+    /// then delete (exclusive lock; the manifest goes first, then its objects) and remove
+    /// crashed runs' debris. The policy comes from --keep-* flags or [retention]; each
+    /// database's history is judged on its own; pinned backups and the newest verified
+    /// backup of each database are always kept.
+    Prune {
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Time zone of the calendar periods (IANA name, e.g. Europe/Berlin; default UTC, or
+        /// [retention] timezone).
+        #[arg(long, env = "LIFEBOAT_TIMEZONE", value_name = "ZONE")]
+        timezone: Option<String>,
+        /// Keep the newest backup of each database that passed a trusted verification (the
+        /// default; overrides `keep_verified = false` in [retention]).
+        #[arg(long, conflicts_with = "no_keep_verified")]
+        keep_verified: bool,
+        /// Do not give verified backups that protection.
+        #[arg(long)]
+        no_keep_verified: bool,
+        /// Show the plan, change nothing (takes no lock).
+        #[arg(long, short = 'n')]
+        dry_run: bool,
+        /// Print the plan and what was done as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Pin a backup: no command deletes it (prune, forget) until `lifeboat unpin`. Without
+    /// an id, list the pins.
+    Pin {
+        /// Backup id, a unique prefix of one, or `latest`.
+        #[arg(required_unless_present = "list")]
+        backup: Option<String>,
+        /// Why it is kept (shown by prune and forget).
+        #[arg(long)]
+        reason: Option<String>,
+        /// List the pinned backups.
+        #[arg(long, conflicts_with_all = ["backup", "reason"])]
+        list: bool,
+    },
+
+    /// Remove a backup's pin, so retention and forget may delete it again.
+    Unpin {
+        /// Backup id (or a unique prefix of a complete backup).
+        backup: String,
     },
 
     /// Remove stale repository locks (of processes that are gone, or not refreshed for 30
@@ -341,6 +390,58 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+}
+
+/// `--keep-*`: the retention policy (restic's). Given at all, it replaces [retention]'s.
+#[derive(Args, Debug, Default, Clone)]
+pub struct PolicyArgs {
+    /// Keep the N newest backups (`unlimited` keeps all).
+    #[arg(long, value_name = "N", value_parser = Keep::parse)]
+    pub keep_last: Option<Keep>,
+    /// For the last N hours that have backups, keep the newest of each hour.
+    #[arg(long, value_name = "N", value_parser = Keep::parse)]
+    pub keep_hourly: Option<Keep>,
+    /// For the last N days that have backups, keep the newest of each day.
+    #[arg(long, value_name = "N", value_parser = Keep::parse)]
+    pub keep_daily: Option<Keep>,
+    /// For the last N weeks (Monday to Sunday) that have backups, keep the newest of each.
+    #[arg(long, value_name = "N", value_parser = Keep::parse)]
+    pub keep_weekly: Option<Keep>,
+    /// For the last N months that have backups, keep the newest of each month.
+    #[arg(long, value_name = "N", value_parser = Keep::parse)]
+    pub keep_monthly: Option<Keep>,
+    /// For the last N years that have backups, keep the newest of each year.
+    #[arg(long, value_name = "N", value_parser = Keep::parse)]
+    pub keep_yearly: Option<Keep>,
+    /// Keep every backup newer than the newest backup minus DURATION (e.g. 2d, 36h).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub keep_within: Option<std::time::Duration>,
+}
+
+impl PolicyArgs {
+    /// The policy the flags give, if any flag is given.
+    pub fn policy(&self) -> Option<Policy> {
+        let given = [
+            self.keep_last,
+            self.keep_hourly,
+            self.keep_daily,
+            self.keep_weekly,
+            self.keep_monthly,
+            self.keep_yearly,
+        ]
+        .iter()
+        .any(Option::is_some)
+            || self.keep_within.is_some();
+        given.then(|| Policy {
+            last: self.keep_last.unwrap_or_default(),
+            hourly: self.keep_hourly.unwrap_or_default(),
+            daily: self.keep_daily.unwrap_or_default(),
+            weekly: self.keep_weekly.unwrap_or_default(),
+            monthly: self.keep_monthly.unwrap_or_default(),
+            yearly: self.keep_yearly.unwrap_or_default(),
+            within: self.keep_within,
+        })
+    }
 }
 
 #[derive(Subcommand, Debug)]

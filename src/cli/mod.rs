@@ -9,11 +9,12 @@ use anyhow::{Context, Result};
 use std::sync::Arc;
 
 use args::{Command, ConfigCommand, KeyCommand, SourceArgs};
-use lifeboat::config::{Overrides, Settings};
+use lifeboat::config::{Overrides, RetentionOverrides, Settings};
 use lifeboat::dump::{self, BackupOptions};
 use lifeboat::progress::Progress;
 use lifeboat::repository::lock::{LockKind, LockOptions};
-use lifeboat::repository::Repository;
+use lifeboat::repository::pins::Pinned;
+use lifeboat::repository::{BackupId, Repository};
 use lifeboat::restore::{self, RestoreOptions};
 use lifeboat::{crypto, demo, Error};
 
@@ -308,8 +309,24 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .lock(LockKind::Exclusive, "forget", lock_options(&cli))
                 .await?;
             let result = async {
+                // Every id resolved, and none pinned, before anything is deleted.
+                let mut ids = Vec::new();
                 for wanted in backups {
                     let id = repo.resolve_id(wanted).await?;
+                    if let Some(pin) = repo.pin_of(&id.0).await? {
+                        let reason = pin.describe();
+                        return Err(Error::Pinned {
+                            id: id.0,
+                            reason: if reason.is_empty() {
+                                "no reason given".into()
+                            } else {
+                                reason
+                            },
+                        });
+                    }
+                    ids.push(id);
+                }
+                for id in ids {
                     let n = repo.delete_backup(&id, &lock).await?;
                     println!("deleted backup {id} ({n} objects)");
                 }
@@ -318,6 +335,109 @@ pub async fn run(cli: Cli) -> Result<()> {
             .await;
             lock.release().await;
             result?;
+        }
+        Command::Prune {
+            policy,
+            timezone,
+            keep_verified,
+            no_keep_verified,
+            dry_run,
+            json,
+        } => {
+            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let retention = settings.retention(&RetentionOverrides {
+                policy: policy.policy(),
+                timezone: timezone.clone(),
+                keep_verified: match (keep_verified, no_keep_verified) {
+                    (_, true) => Some(false),
+                    (true, _) => Some(true),
+                    _ => None,
+                },
+            })?;
+            let opts = lifeboat::prune::PruneOptions {
+                policy: retention.policy,
+                timezone: retention.timezone,
+                keep_verified: retention.keep_verified,
+                dry_run: *dry_run,
+                lock: lock_options(&cli),
+            };
+            let repo = open_repo(&settings).await?;
+            let json = *json;
+            let report = lifeboat::prune::prune(&repo, &opts, |plan| {
+                if !json {
+                    output::prune_plan(plan);
+                }
+            })
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                output::prune_done(&report);
+            }
+        }
+        Command::Pin {
+            backup,
+            reason,
+            list,
+        } => {
+            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let repo = open_repo(&settings).await?;
+            repo.descriptor().await?;
+            if *list {
+                output::pins(&repo.pins().await?);
+                return Ok(());
+            }
+            let wanted = backup.clone().unwrap_or_default();
+            let lock = repo
+                .lock(LockKind::Shared, "pin", lock_options(&cli))
+                .await?;
+            let result = async {
+                let id = repo.resolve_id(&wanted).await?;
+                let done = repo.pin(&id, reason.clone(), &lock).await?;
+                Ok::<_, Error>((id, done))
+            }
+            .await;
+            lock.release().await;
+            match result? {
+                (id, Pinned::Now(pin)) => println!(
+                    "pinned backup {id}{}: prune and forget will not delete it",
+                    pin.reason.map(|r| format!(" ({r})")).unwrap_or_default()
+                ),
+                (id, Pinned::Already(found)) => println!(
+                    "backup {id} was already pinned{}; the pin is unchanged",
+                    Some(found.describe())
+                        .filter(|d| !d.is_empty())
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default()
+                ),
+            }
+        }
+        Command::Unpin { backup } => {
+            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let repo = open_repo(&settings).await?;
+            repo.descriptor().await?;
+            let lock = repo
+                .lock(LockKind::Shared, "unpin", lock_options(&cli))
+                .await?;
+            let result = async {
+                let id = match repo.resolve_id(backup).await {
+                    Ok(id) => id.0,
+                    // A pin can outlive its backup only if the backup was removed behind
+                    // lifeboat's back: its full id still unpins it.
+                    Err(e) if !BackupId::is_valid(backup) => return Err(e),
+                    Err(_) => backup.clone(),
+                };
+                match repo.unpin(&id, &lock).await? {
+                    Some(found) => Ok((id, found)),
+                    None => Err(Error::Backup(format!(
+                        "{id} is not pinned; `lifeboat pin --list` lists the pins"
+                    ))),
+                }
+            }
+            .await;
+            lock.release().await;
+            let (id, _) = result?;
+            println!("unpinned backup {id}: retention may delete it again");
         }
         Command::Unlock { remove_all } => {
             let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;

@@ -378,3 +378,114 @@ pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {
     println!("configuration is usable");
     Ok(())
 }
+
+/// The prune plan: every backup with keep or delete and why, the same for dry and real runs.
+pub fn prune_plan(r: &lifeboat::prune::PruneReport) {
+    println!("{}", prune_plan_text(r));
+}
+
+pub fn prune_plan_text(r: &lifeboat::prune::PruneReport) -> String {
+    let tz: chrono_tz::Tz = r.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let mut out = Vec::new();
+    out.push(format!(
+        "prune {}: {}{}; periods in {}",
+        r.repository,
+        r.policy,
+        if r.keep_verified {
+            "; the newest verified backup of each database"
+        } else {
+            ""
+        },
+        r.timezone
+    ));
+    if r.dry_run {
+        out.push("dry run: nothing is deleted".into());
+    }
+    if r.backups.is_empty() {
+        out.push("no backups".into());
+    } else {
+        let started = format!("STARTED ({})", r.timezone);
+        let sw = started.len().max(19);
+        let dbs: Vec<String> = r
+            .backups
+            .iter()
+            .map(|b| b.row.databases.join(","))
+            .collect();
+        let dw = dbs.iter().map(String::len).max().unwrap_or(0).max(9);
+        out.push(format!(
+            "{:<24} {started:<sw$} {:>10} {:<6} {:<dw$} WHY",
+            "ID", "STORED", "ACTION", "DATABASES"
+        ));
+        for (b, dbs) in r.backups.iter().zip(&dbs) {
+            let line = format!(
+                "{:<24} {:<sw$} {:>10} {:<6} {dbs:<dw$} {}",
+                b.row.id,
+                b.row.time.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S"),
+                human_bytes(b.stored_bytes),
+                b.action,
+                b.row.reasons.join(", ")
+            );
+            out.push(line.trim_end().to_string());
+        }
+    }
+    for id in &r.in_progress {
+        out.push(format!("in progress, never touched: {id}"));
+    }
+    for a in &r.abandoned {
+        out.push(format!(
+            "abandoned write (its process is gone): {}{}",
+            a.id,
+            if r.dry_run {
+                ", removed by a real run"
+            } else {
+                ""
+            }
+        ));
+    }
+    out.join("\n")
+}
+
+/// What a prune did (or, dry, would do).
+pub fn prune_done(r: &lifeboat::prune::PruneReport) {
+    let total = r.backups.len();
+    let deleting = r.to_delete().count();
+    let bytes = human_bytes(r.bytes_to_delete());
+    if r.dry_run {
+        println!(
+            "would delete {deleting} of {total} backup(s) ({bytes}), keep {}",
+            total - deleting
+        );
+        return;
+    }
+    let deleted = r.backups.iter().filter(|b| b.deleted).count();
+    let abandoned = r.abandoned.iter().filter(|a| a.removed).count();
+    println!(
+        "deleted {deleted} of {total} backup(s) ({bytes}), kept {}; removed {abandoned} \
+         abandoned write(s) and {} upload leftover(s) older than {}h",
+        total - deleting,
+        r.debris_removed,
+        r.debris_grace_hours
+    );
+}
+
+/// `lifeboat pin --list`.
+pub fn pins(all: &std::collections::BTreeMap<String, lifeboat::repository::pins::FoundPin>) {
+    if all.is_empty() {
+        println!("no pinned backups");
+        return;
+    }
+    println!(
+        "{:<24} {:<20} {:<16} REASON",
+        "BACKUP", "PINNED (UTC)", "BY"
+    );
+    for (id, found) in all {
+        let (at, host) = match &found.pin {
+            Some(p) => (
+                p.pinned_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                p.host.clone(),
+            ),
+            None => ("?".into(), "?".into()),
+        };
+        println!("{id:<24} {at:<20} {host:<16} {}", found.describe());
+    }
+}

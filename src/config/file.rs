@@ -25,6 +25,34 @@ pub struct ConfigFile {
     pub metrics: MetricsSection,
     #[serde(default)]
     pub notify: NotifySection,
+    #[serde(default)]
+    pub retention: RetentionSection,
+}
+
+/// `lifeboat prune`'s policy (restic's `--keep-*`), used when no `--keep-*` flag is given.
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSection {
+    pub keep_last: Option<CountSetting>,
+    pub keep_hourly: Option<CountSetting>,
+    pub keep_daily: Option<CountSetting>,
+    pub keep_weekly: Option<CountSetting>,
+    pub keep_monthly: Option<CountSetting>,
+    pub keep_yearly: Option<CountSetting>,
+    /// Humantime duration, e.g. `2d`: keep everything that much newer than the newest.
+    pub keep_within: Option<String>,
+    /// IANA name of the zone whose calendar the periods follow (default UTC).
+    pub timezone: Option<String>,
+    /// Keep the newest verified backup of each database (default true).
+    pub keep_verified: Option<bool>,
+}
+
+/// A count as a file writes it: `7`, `-1` or `"unlimited"`.
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum CountSetting {
+    Number(i64),
+    Text(String),
 }
 
 /// `lifeboat verify`: where to restore, and the user's own checks.
@@ -246,5 +274,27 @@ trusted_keys = ["RWQ"]
         .unwrap();
         assert_eq!(cfg.source.jobs, Some(4));
         assert_eq!(cfg.repository.s3_path_style, Some(true));
+    }
+
+    #[test]
+    fn retention_section_parses() {
+        let cfg = ConfigFile::parse(
+            r#"
+[retention]
+keep_daily = 7
+keep_yearly = "unlimited"
+keep_monthly = -1
+keep_within = "2d"
+timezone = "Europe/Berlin"
+keep_verified = false
+"#,
+        )
+        .unwrap();
+        let r = cfg.retention;
+        assert_eq!(r.keep_daily, Some(CountSetting::Number(7)));
+        assert_eq!(r.keep_yearly, Some(CountSetting::Text("unlimited".into())));
+        assert_eq!(r.keep_verified, Some(false));
+        let err = ConfigFile::parse("[retention]\nkeep_dayly = 7\n").unwrap_err();
+        assert!(err.contains("keep_dayly"), "{err}");
     }
 }

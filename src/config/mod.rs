@@ -6,7 +6,10 @@ mod file;
 mod redact;
 mod time;
 
-pub use file::{parse_size, AssertionConfig, ConfigFile, Targets, TargetsSection};
+pub use file::{
+    parse_size, AssertionConfig, ConfigFile, CountSetting, RetentionSection, Targets,
+    TargetsSection,
+};
 pub use redact::redact_url;
 pub use time::{human_duration, parse_point_in_time};
 
@@ -18,6 +21,7 @@ use crate::crypto::{self, Identity, Recipient};
 use crate::error::{Error, Result};
 use crate::postgres::ConnSpec;
 use crate::repository::{Keys, Trust};
+use crate::retention::{self, Keep, Policy};
 use crate::storage::{StorageLocation, StorageSettings};
 
 /// Values given on the command line or in the environment; each wins over the file.
@@ -283,6 +287,75 @@ impl Settings {
     }
 }
 
+/// What `prune` is given on its command line: a policy (when any `--keep-*` flag is given,
+/// it replaces `[retention]`'s rules wholly), and the zone and keep-verified, each over the
+/// file.
+#[derive(Debug, Default, Clone)]
+pub struct RetentionOverrides {
+    pub policy: Option<Policy>,
+    pub timezone: Option<String>,
+    pub keep_verified: Option<bool>,
+}
+
+/// The resolved retention settings.
+#[derive(Debug, Clone)]
+pub struct RetentionSettings {
+    pub policy: Policy,
+    pub timezone: chrono_tz::Tz,
+    pub keep_verified: bool,
+}
+
+impl Settings {
+    /// `prune`'s policy: the `--keep-*` flags if any is given, else `[retention]`; the time
+    /// zone (`--timezone`, `[retention] timezone`, UTC) and keep-verified (default on). An
+    /// empty policy is refused.
+    pub fn retention(&self, flags: &RetentionOverrides) -> Result<RetentionSettings> {
+        let f = &self.file.retention;
+        let policy = match &flags.policy {
+            Some(p) => p.clone(),
+            None => policy_from_file(f)?,
+        };
+        policy.validate()?;
+        let timezone = match flags.timezone.as_ref().or(f.timezone.as_ref()) {
+            Some(name) => retention::parse_timezone(name)?,
+            None => chrono_tz::UTC,
+        };
+        Ok(RetentionSettings {
+            policy,
+            timezone,
+            keep_verified: flags.keep_verified.or(f.keep_verified).unwrap_or(true),
+        })
+    }
+}
+
+fn policy_from_file(f: &RetentionSection) -> Result<Policy> {
+    let count = |key: &str, v: &Option<CountSetting>| -> Result<Keep> {
+        let parsed = match v {
+            None => return Ok(Keep::Off),
+            Some(CountSetting::Number(n)) => Keep::from_number(*n),
+            Some(CountSetting::Text(t)) => Keep::parse(t),
+        };
+        parsed.map_err(|e| Error::config(format!("[retention] {key}: {e}")))
+    };
+    let within = match &f.keep_within {
+        Some(text) => Some(humantime::parse_duration(text).map_err(|e| {
+            Error::config(format!(
+                "[retention] keep_within: `{text}` is not a duration ({e}); write e.g. 2d, 36h"
+            ))
+        })?),
+        None => None,
+    };
+    Ok(Policy {
+        last: count("keep_last", &f.keep_last)?,
+        hourly: count("keep_hourly", &f.keep_hourly)?,
+        daily: count("keep_daily", &f.keep_daily)?,
+        weekly: count("keep_weekly", &f.keep_weekly)?,
+        monthly: count("keep_monthly", &f.keep_monthly)?,
+        yearly: count("keep_yearly", &f.keep_yearly)?,
+        within,
+    })
+}
+
 /// Refuses zero parallel jobs, for backups and restores alike.
 pub fn check_jobs(jobs: usize) -> Result<()> {
     if jobs == 0 {
@@ -297,4 +370,81 @@ pub fn default_jobs() -> usize {
         .map(|n| n.get())
         .unwrap_or(2)
         .max(2)
+}
+
+#[cfg(test)]
+mod retention_tests {
+    use super::*;
+
+    fn settings(toml: &str) -> Settings {
+        Settings {
+            file: ConfigFile::parse(toml).unwrap(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn retention_from_the_file_or_the_flags() {
+        let s = settings(
+            "[retention]\nkeep_daily = 7\nkeep_yearly = \"unlimited\"\nkeep_within = \"2d\"\ntimezone = \"Europe/Berlin\"\n",
+        );
+        let r = s.retention(&RetentionOverrides::default()).unwrap();
+        assert_eq!(r.policy.daily, Keep::Count(7));
+        assert_eq!(r.policy.yearly, Keep::All);
+        assert_eq!(
+            r.policy.within,
+            Some(std::time::Duration::from_secs(2 * 86_400))
+        );
+        assert_eq!(r.timezone.name(), "Europe/Berlin");
+        assert!(r.keep_verified);
+        // Flags replace the file's rules wholly; zone and keep-verified one by one.
+        let flags = RetentionOverrides {
+            policy: Some(Policy {
+                last: Keep::Count(3),
+                ..Default::default()
+            }),
+            timezone: Some("UTC".into()),
+            keep_verified: Some(false),
+        };
+        let r = s.retention(&flags).unwrap();
+        assert_eq!(
+            r.policy,
+            Policy {
+                last: Keep::Count(3),
+                ..Default::default()
+            }
+        );
+        assert_eq!(r.timezone, chrono_tz::UTC);
+        assert!(!r.keep_verified);
+    }
+
+    #[test]
+    fn bad_retention_settings_name_the_key() {
+        let err = settings("")
+            .retention(&RetentionOverrides::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("empty"), "{err}");
+        assert_eq!(err.exit_code(), 2);
+        for (toml, needle) in [
+            ("[retention]\nkeep_daily = -3\n", "[retention] keep_daily"),
+            (
+                "[retention]\nkeep_weekly = \"lots\"\n",
+                "[retention] keep_weekly",
+            ),
+            (
+                "[retention]\nkeep_within = \"a while\"\n",
+                "[retention] keep_within",
+            ),
+            (
+                "[retention]\nkeep_daily = 1\ntimezone = \"Europe/Atlantis\"\n",
+                "Europe/Atlantis",
+            ),
+        ] {
+            let err = settings(toml)
+                .retention(&RetentionOverrides::default())
+                .unwrap_err();
+            assert!(err.to_string().contains(needle), "{toml}: {err}");
+            assert_eq!(err.exit_code(), 2);
+        }
+    }
 }

@@ -18,6 +18,15 @@ pub struct Listed {
     pub signature: SignatureStatus,
 }
 
+/// A backup directory without a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incomplete {
+    pub id: BackupId,
+    /// Its writer is gone (a crash, a kill): the next cleanup removes it. Otherwise a
+    /// backup is being written there, and nothing touches it.
+    pub abandoned: bool,
+}
+
 /// How long debris of crashed writes (temporary files, open multipart uploads) is left
 /// alone before it is removed: longer than any single object's upload takes.
 pub const DEBRIS_GRACE_HOURS: i64 = 24;
@@ -199,52 +208,81 @@ impl Repository {
         }
     }
 
+    /// Backup directories without a manifest: a backup being written (its marker fresh and
+    /// its process alive), or what an interrupted one left (`abandoned`).
+    pub async fn incomplete_backups(&self) -> Result<Vec<Incomplete>> {
+        let now = Utc::now();
+        let mut out = Vec::new();
+        for id in self.backup_ids().await? {
+            if self.is_complete(&id).await? {
+                continue;
+            }
+            let abandoned = self.is_abandoned(&id, now).await?;
+            out.push(Incomplete { id, abandoned });
+        }
+        Ok(out)
+    }
+
+    /// Whether an incomplete backup's writer is gone: its marker says so, or (no marker)
+    /// its newest object is older than the stale period.
+    async fn is_abandoned(&self, id: &BackupId, now: DateTime<Utc>) -> Result<bool> {
+        let prefix = backup_prefix(id);
+        match self.store().get(&in_progress_key(&prefix)).await {
+            Ok(b) => Ok(serde_json::from_slice::<InProgress>(&b)
+                .map(|m| m.is_abandoned(now))
+                .unwrap_or(true)),
+            Err(Error::NotFound { .. }) => {
+                // No marker: written before the marker (a crash in the first instant) or
+                // the backup completed since the listing (the marker goes right after the
+                // manifest). Keep it until its newest object is stale.
+                let newest = storage::list_all(self.store().as_ref(), &prefix)
+                    .await?
+                    .iter()
+                    .filter_map(|o| o.modified)
+                    .max();
+                Ok(newest.is_none_or(|t| now - t > Duration::seconds(STALE_AFTER_SECS)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Deletes what interrupted backups left behind: directories without a manifest whose
     /// marker is missing or abandoned (a backup still running keeps a fresh marker and is
     /// left alone), and storage debris (temporary files, open multipart uploads) older than
     /// a day. Returns the ids removed.
     pub async fn cleanup_incomplete(&self) -> Result<Vec<BackupId>> {
-        let now = Utc::now();
-        let mut removed = Vec::new();
-        for id in self.backup_ids().await? {
-            if self.is_complete(&id).await? {
-                continue;
-            }
-            let prefix = backup_prefix(&id);
-            let abandoned = match self.store().get(&in_progress_key(&prefix)).await {
-                Ok(b) => serde_json::from_slice::<InProgress>(&b)
-                    .map(|m| m.is_abandoned(now))
-                    .unwrap_or(true),
-                Err(Error::NotFound { .. }) => {
-                    // No marker: written before the marker (a crash in the first instant) or
-                    // the backup completed since the listing (the marker goes right after the
-                    // manifest). Keep it until its newest object is stale.
-                    let newest = storage::list_all(self.store().as_ref(), &prefix)
-                        .await?
-                        .iter()
-                        .filter_map(|o| o.modified)
-                        .max();
-                    newest.is_none_or(|t| now - t > Duration::seconds(STALE_AFTER_SECS))
-                }
-                Err(e) => return Err(e),
-            };
-            // The listing is a moment old: a backup that completed since then is not touched.
-            if abandoned && !self.is_complete(&id).await? {
-                let n = self.delete_incomplete(&prefix).await?;
-                self.store()
-                    .remove_debris(&prefix, Duration::zero())
-                    .await?;
-                tracing::info!(backup = %id, objects = n, "removed an incomplete backup");
-                removed.push(id);
-            }
-        }
-        let debris = self
-            .store()
-            .remove_debris("", Duration::hours(DEBRIS_GRACE_HOURS))
-            .await?;
+        let removed = self.remove_abandoned().await?;
+        let debris = self.remove_old_debris().await?;
         if debris > 0 {
             tracing::info!(count = debris, "removed leftovers of interrupted uploads");
         }
         Ok(removed)
+    }
+
+    /// Deletes the directories of abandoned backups (never one being written). Returns the
+    /// ids removed.
+    pub async fn remove_abandoned(&self) -> Result<Vec<BackupId>> {
+        let mut removed = Vec::new();
+        for found in self.incomplete_backups().await? {
+            // The listing is a moment old: a backup that completed since then is not touched.
+            if found.abandoned && !self.is_complete(&found.id).await? {
+                let prefix = backup_prefix(&found.id);
+                let n = self.delete_incomplete(&prefix).await?;
+                self.store()
+                    .remove_debris(&prefix, Duration::zero())
+                    .await?;
+                tracing::info!(backup = %found.id, objects = n, "removed an incomplete backup");
+                removed.push(found.id);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes storage debris of interrupted uploads (temporary files, open multipart
+    /// uploads) older than [`DEBRIS_GRACE_HOURS`]. Returns how many.
+    pub async fn remove_old_debris(&self) -> Result<usize> {
+        self.store()
+            .remove_debris("", Duration::hours(DEBRIS_GRACE_HOURS))
+            .await
     }
 }

@@ -1,7 +1,7 @@
 //! The delete path: a document first, then its signature, then the objects it names, so
 //! that at every moment what remains is either a complete, valid document with all its
 //! objects, or something no reader takes as valid (objects without a document). Used by
-//! `forget` now and by retention (prune) later.
+//! `forget` and `prune`. A pinned backup is refused here, so no path deletes it.
 
 use super::layout::{manifest_key, signature_key};
 use super::lock::{LockGuard, LockKind};
@@ -11,6 +11,7 @@ use crate::storage;
 
 impl Repository {
     /// Deletes a complete backup. Needs the exclusive lock: nothing may be reading it.
+    /// Refuses a pinned backup.
     pub async fn delete_backup(&self, id: &BackupId, lock: &LockGuard) -> Result<usize> {
         if lock.kind() != LockKind::Exclusive {
             return Err(self.error("deleting a backup needs the exclusive lock"));
@@ -21,6 +22,17 @@ impl Repository {
             return Err(Error::BackupNotFound {
                 repo: self.name(),
                 id: id.0.clone(),
+            });
+        }
+        if let Some(pin) = self.pin_of(&id.0).await? {
+            let reason = pin.describe();
+            return Err(Error::Pinned {
+                id: id.0.clone(),
+                reason: if reason.is_empty() {
+                    "no reason given".into()
+                } else {
+                    reason
+                },
             });
         }
         self.delete_document(&manifest).await?;
@@ -87,6 +99,15 @@ mod tests {
             .lock(LockKind::Exclusive, "forget", LockOptions::default())
             .await
             .unwrap();
+        // Pinned: refused, nothing deleted; unpinned: deleted.
+        repo.pin(&id, Some("legal hold".into()), &lock)
+            .await
+            .unwrap();
+        let err = repo.delete_backup(&id, &lock).await.unwrap_err();
+        assert!(matches!(err, Error::Pinned { .. }), "{err}");
+        assert!(err.to_string().contains("legal hold"), "{err}");
+        assert!(store.head(&manifest_key(&id)).await.unwrap().is_some());
+        repo.unpin(&id.0, &lock).await.unwrap();
         assert_eq!(repo.delete_backup(&id, &lock).await.unwrap(), 3);
         assert!(storage::list_all(store.as_ref(), "backups/")
             .await

@@ -11,7 +11,8 @@
 //! - [`delete`]: the delete path — the document first, then its objects, so nothing half
 //!   deleted ever looks valid;
 //! - [`lock`]: shared and exclusive repository locks (restic's semantics);
-//! - [`catalog`]: which backups exist, `latest`, cleanup of interrupted writes.
+//! - [`catalog`]: which backups exist, `latest`, cleanup of interrupted writes;
+//! - [`pins`]: pinned backups, which the delete path refuses.
 //!
 //! The storage underneath is a [`Storage`]: this module never knows which one.
 
@@ -22,6 +23,7 @@ pub mod layout;
 pub mod liveness;
 pub mod lock;
 pub mod manifest;
+pub mod pins;
 pub mod records;
 pub mod transaction;
 

@@ -14,6 +14,7 @@ mod drill;
 mod fidelity;
 mod locks;
 mod network;
+mod prune;
 mod replace;
 mod roundtrip;
 mod segments;
