@@ -413,8 +413,9 @@ pub struct PolicyArgs {
     /// For the last N years that have backups, keep the newest of each year.
     #[arg(long, value_name = "N", value_parser = Keep::parse)]
     pub keep_yearly: Option<Keep>,
-    /// Keep every backup newer than the newest backup minus DURATION (e.g. 2d, 36h).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    /// Keep every backup newer than the newest backup minus DURATION (e.g. 2d, 36h,
+    /// 6months; a bare `m` is refused as ambiguous).
+    #[arg(long, value_name = "DURATION", value_parser = lifeboat::retention::parse_within)]
     pub keep_within: Option<std::time::Duration>,
 }
 

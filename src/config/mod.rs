@@ -338,11 +338,10 @@ fn policy_from_file(f: &RetentionSection) -> Result<Policy> {
         parsed.map_err(|e| Error::config(format!("[retention] {key}: {e}")))
     };
     let within = match &f.keep_within {
-        Some(text) => Some(humantime::parse_duration(text).map_err(|e| {
-            Error::config(format!(
-                "[retention] keep_within: `{text}` is not a duration ({e}); write e.g. 2d, 36h"
-            ))
-        })?),
+        Some(text) => Some(
+            retention::parse_within(text)
+                .map_err(|e| Error::config(format!("[retention] keep_within: {e}")))?,
+        ),
         None => None,
     };
     Ok(Policy {

@@ -12,7 +12,7 @@ pub mod plan;
 pub mod policy;
 
 pub use plan::{plan, server_key, Entry, Plan, Protections, Row};
-pub use policy::{apply, parse_timezone, Candidate, Decision, Keep, Policy};
+pub use policy::{apply, parse_timezone, parse_within, Candidate, Decision, Keep, Policy};
 
 #[cfg(test)]
 mod tests;

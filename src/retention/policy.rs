@@ -73,10 +73,12 @@ impl Keep {
     }
 
     fn describe(self, what: &str) -> Option<String> {
-        match self {
-            Keep::Off | Keep::Count(0) => None,
-            Keep::Count(n) => Some(format!("{n} {what}")),
-            Keep::All => Some(format!("all {what}")),
+        match (self, what) {
+            (Keep::Off | Keep::Count(0), _) => None,
+            (Keep::Count(n), "last") => Some(format!("the last {n}")),
+            (Keep::All, "last") => Some("all".into()),
+            (Keep::Count(n), _) => Some(format!("{n} {what}")),
+            (Keep::All, _) => Some(format!("all {what}")),
         }
     }
 }
@@ -321,6 +323,31 @@ pub fn short(d: Duration) -> String {
     } else {
         out
     }
+}
+
+/// `--keep-within`'s duration, in humantime's words (`2d`, `36h`, `2weeks`, `6months`).
+/// A bare `m` is refused: restic reads it as months, humantime as minutes, and guessing
+/// wrong would delete months of backups.
+pub fn parse_within(text: &str) -> std::result::Result<Duration, String> {
+    let t = text.trim();
+    let bytes = t.as_bytes();
+    let bare_m = bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'm'
+            && i > 0
+            && (bytes[i - 1].is_ascii_digit() || bytes[i - 1] == b' ')
+            && bytes
+                .get(i + 1)
+                .is_none_or(|n| n.is_ascii_digit() || *n == b' ')
+    });
+    if bare_m {
+        return Err(format!(
+            "`{text}` is ambiguous: `m` means months to restic and minutes here; write `min` \
+             or `months` (e.g. 90min, 6months)"
+        ));
+    }
+    humantime::parse_duration(t).map_err(|e| {
+        format!("`{text}` is not a duration ({e}); write e.g. 2d, 36h, 2weeks, 6months")
+    })
 }
 
 /// A time zone by its IANA name (`Europe/Berlin`, `UTC`).

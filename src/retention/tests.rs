@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::plan::{plan, server_key, Entry, Protections, UNCOUNTED_REASON, VERIFIED_REASON};
-use super::policy::{apply, parse_timezone, Candidate, Keep, Policy, FUTURE_REASON};
+use super::policy::{apply, parse_timezone, parse_within, Candidate, Keep, Policy, FUTURE_REASON};
 
 fn t(s: &str) -> DateTime<Utc> {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
@@ -469,6 +469,16 @@ fn an_empty_policy_is_refused_and_counts_parse() {
     assert_eq!(Keep::from_number(3), Ok(Keep::Count(3)));
     assert!(Keep::from_number(-5).is_err());
 
+    assert_eq!(parse_within("2d"), Ok(Duration::from_secs(2 * 86_400)));
+    assert_eq!(parse_within("90min"), Ok(Duration::from_secs(90 * 60)));
+    assert_eq!(parse_within("1d 12h"), Ok(Duration::from_secs(36 * 3600)));
+    assert!(parse_within("6months").is_ok());
+    for ambiguous in ["2m", "1d2m", "3 m", "1y2m3d"] {
+        let err = parse_within(ambiguous).unwrap_err();
+        assert!(err.contains("ambiguous"), "{ambiguous}: {err}");
+    }
+    assert!(parse_within("soon").unwrap_err().contains("not a duration"));
+
     assert!(parse_timezone("Mars/Olympus").is_err());
     assert_eq!(parse_timezone("UTC").unwrap(), chrono_tz::UTC);
     let described = Policy {
@@ -482,6 +492,12 @@ fn an_empty_policy_is_refused_and_counts_parse() {
         described,
         "keep 7 daily, all monthly, everything within 1d12h of the newest"
     );
+    let last = Policy {
+        last: Keep::Count(3),
+        weekly: Keep::Count(4),
+        ..Default::default()
+    };
+    assert_eq!(last.describe(), "keep the last 3, 4 weekly");
 }
 
 // ---- the plan: per-database histories and protections ----
