@@ -350,6 +350,41 @@ pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {
     } else {
         println!("-     identity     not set (needed only to restore)");
     }
+    let r = &settings.file.retention;
+    let retention_given = [
+        &r.keep_last,
+        &r.keep_hourly,
+        &r.keep_daily,
+        &r.keep_weekly,
+        &r.keep_monthly,
+        &r.keep_yearly,
+    ]
+    .iter()
+    .any(|k| k.is_some())
+        || r.keep_within.is_some()
+        || r.timezone.is_some()
+        || r.keep_verified.is_some();
+    if retention_given {
+        report(
+            "retention",
+            settings
+                .retention(&lifeboat::config::RetentionOverrides::default())
+                .map(|r| {
+                    format!(
+                        "{}{}; periods in {}",
+                        r.policy.describe(),
+                        if r.keep_verified {
+                            "; the newest verified backup of each database"
+                        } else {
+                            ""
+                        },
+                        r.timezone.name()
+                    )
+                }),
+        );
+    } else {
+        println!("-     retention    no [retention] policy (prune needs --keep-* flags)");
+    }
     let source = async {
         let s = settings.source()?;
         let client = s.conn.connect().await?;
