@@ -285,3 +285,22 @@ pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {
     println!("configuration is usable");
     Ok(())
 }
+
+/// After a report went to a file: its status on stderr, so a person or a cron log sees it.
+pub fn report_written(r: &lifeboat::report::Report, path: &std::path::Path) {
+    let per_db: Vec<String> = r
+        .databases
+        .iter()
+        .map(|d| format!("{} {}", d.name, d.status.label()))
+        .collect();
+    eprintln!(
+        "wrote the report to {}: {}{}",
+        path.display(),
+        r.status.label(),
+        if per_db.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", per_db.join(", "))
+        }
+    );
+}

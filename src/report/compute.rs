@@ -695,8 +695,9 @@ impl<'a> Ctx<'a> {
             (
                 ControlStatus::Pass,
                 format!(
-                    "the newest backup {} is encrypted (age) and {}",
-                    b.id, b.signature
+                    "the newest backup {} is encrypted (age) and signed by trusted key {}",
+                    b.id,
+                    b.signature.strip_prefix("signed ").unwrap_or(&b.signature)
                 ),
             )
         } else {

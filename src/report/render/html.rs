@@ -177,7 +177,7 @@ fn header(o: &mut String, r: &Report, tz: Tz) {
 fn anchor(name: &str) -> String {
     name.bytes()
         .map(|b| {
-            if b.is_ascii_alphanumeric() {
+            if b.is_ascii_alphanumeric() || b == b'_' {
                 (b as char).to_string()
             } else {
                 format!("-{b:02x}")

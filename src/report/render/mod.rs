@@ -3,7 +3,7 @@
 
 mod html;
 mod markdown;
-mod svg;
+pub mod svg;
 mod table;
 
 use std::path::Path;
@@ -52,8 +52,10 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         _ => Path::new("."),
     };
     let context = |what: &str| format!("{what} {}", path.display());
+    // A report holds no secret: readable like any file the user writes (not tempfile's 0600).
     let mut tmp = tempfile::Builder::new()
         .prefix(".lifeboat-report.")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(dir)
         .map_err(|e| Error::io(context("cannot create a temporary file beside"), e))?;
     tmp.write_all(bytes)

@@ -20,13 +20,14 @@ pub const RPO_TARGET: &str = "#e8590c";
 pub const RESTORE_LINE: &str = "#8250df";
 /// The RTO target line.
 pub const RTO_TARGET: &str = "#d6336c";
-pub const PASS: &str = "#1a7f37";
-pub const FAIL: &str = "#cf222e";
+/// A passing and a failing verification (in the restore chart and the calendar).
+pub const PASS: &str = "#2ea043";
+pub const FAIL: &str = "#f0443a";
 /// Calendar: a day with a restorable backup, and one without.
 pub const BACKUP_DAY: &str = "#54aeff";
 pub const EMPTY_DAY: &str = "#e4e7eb";
 
-const W: f64 = 760.0;
+const W: f64 = 980.0;
 const H: f64 = 230.0;
 const LEFT: f64 = 70.0;
 const RIGHT: f64 = 20.0;
@@ -89,8 +90,12 @@ fn axes(o: &mut String, f: &Frame, tz: Tz, y_label: &str) {
         );
         v += s;
     }
-    let span_days = (f.end - f.start).num_days();
-    let fmt = if span_days <= 2 { "%H:%M" } else { "%b %d" };
+    let span = (f.end - f.start).num_seconds();
+    let fmt = match span {
+        s if s < 3_600 => "%H:%M:%S",
+        s if s <= 2 * 86_400 => "%H:%M",
+        _ => "%b %d",
+    };
     for i in 0..=5 {
         let t = f.start + (f.end - f.start) * i / 5;
         let x = f.x(t);
@@ -292,7 +297,8 @@ pub fn calendar(days: &[CalendarDay]) -> String {
         .first()
         .map_or(0, |d| d.date.weekday().num_days_from_monday() as usize);
     let weeks = (days.len() + offset).div_ceil(7).max(1);
-    let width = X0 + weeks as f64 * (CELL + GAP) + 10.0;
+    // Wide enough for the legend under a short window.
+    let width = (X0 + weeks as f64 * (CELL + GAP) + 10.0).max(340.0);
     let height = Y0 + 7.0 * (CELL + GAP) + 28.0;
     let mut o = String::new();
     let _ = write!(
@@ -308,13 +314,15 @@ pub fn calendar(days: &[CalendarDay]) -> String {
         );
     }
     let mut last_month = None;
+    let mut last_label_x = f64::MIN;
     for (i, d) in days.iter().enumerate() {
         let slot = i + offset;
         let (col, row) = (slot / 7, slot % 7);
         let x = X0 + col as f64 * (CELL + GAP);
         let y = Y0 + row as f64 * (CELL + GAP);
-        if last_month != Some(d.date.month()) && (row == 0 || i == 0) {
+        if last_month != Some(d.date.month()) && (row == 0 || i == 0) && x - last_label_x > 30.0 {
             last_month = Some(d.date.month());
+            last_label_x = x;
             let _ = write!(
                 o,
                 r#"<text x="{x}" y="{}" class="tick">{}</text>"#,
