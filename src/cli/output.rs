@@ -241,6 +241,39 @@ pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {
                 .join(", ")
         }),
     );
+    report(
+        "targets",
+        settings.targets().map(|t| {
+            let show = |d: Option<std::time::Duration>| {
+                d.map_or("-".to_string(), |d| {
+                    lifeboat::report::format::duration(d.as_secs() as i64)
+                })
+            };
+            let one = |x: &lifeboat::config::Targets| {
+                format!(
+                    "rpo {} rto {} verify_within {} min_retention {}",
+                    show(x.rpo),
+                    show(x.rto),
+                    show(x.verify_within),
+                    show(x.min_retention)
+                )
+            };
+            if !t.any() {
+                return "none configured (report judges only encryption)".to_string();
+            }
+            let mut out = one(&t.defaults);
+            for name in t.named_databases() {
+                out.push_str(&format!("; {name}: {}", one(&t.for_database(name))));
+            }
+            out
+        }),
+    );
+    report(
+        "report",
+        settings
+            .report_timezone()
+            .map(|tz| format!("calendar days in {}", tz.name())),
+    );
     let identity_given = settings.overrides.identity_file.is_some()
         || settings.file.encryption.identity_file.is_some();
     if identity_given {
