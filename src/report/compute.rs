@@ -39,16 +39,17 @@ pub struct ReportParams {
     pub expected: Vec<String>,
 }
 
+/// The longest window: ten years of calendar days (longer ones are cut to it).
+pub const MAX_WINDOW: std::time::Duration = std::time::Duration::from_secs(3653 * 86_400);
+
 /// A fraction of a target above which a passing figure is AT_RISK.
 const RISK_NUMERATOR: i64 = 4;
 const RISK_DENOMINATOR: i64 = 5;
 
 pub fn compute(facts: &Facts, targets: &TargetPolicy, params: &ReportParams) -> Report {
     let now = params.now;
-    let window_len = Duration::from_std(params.since).unwrap_or(Duration::MAX);
-    let start = now
-        .checked_sub_signed(window_len)
-        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let window_len = Duration::from_std(params.since.min(MAX_WINDOW)).unwrap_or(Duration::zero());
+    let start = now.checked_sub_signed(window_len).unwrap_or(now);
     let ctx = Ctx {
         facts,
         now,

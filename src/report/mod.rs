@@ -29,9 +29,9 @@ pub async fn generate(
     targets: &TargetPolicy,
     params: &ReportParams,
 ) -> Result<Report> {
-    if params.since.is_zero() {
+    if params.since.is_zero() || params.since > compute::MAX_WINDOW {
         return Err(Error::config(
-            "--since must be more than zero (e.g. 30d or 90d)",
+            "--since must be more than zero and at most 10 years (e.g. 30d, 90d or 365d)",
         ));
     }
     if repo.trust().keys.is_empty() {
