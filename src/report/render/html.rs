@@ -84,8 +84,9 @@ footer { color: var(--muted); font-size: 12px; margin: 24px 0; }
   body { background: #fff; font-size: 11px; }
   main { max-width: none; padding: 0; }
   * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-  section.db { break-inside: avoid-page; border-color: #999; }
-  .charts svg { break-inside: avoid; }
+  section.db { border-color: #999; }
+  .chart-box, table.controls tr, .stats, .banner { break-inside: avoid; }
+  h2, h3 { break-after: avoid; }
 }
 "#;
 
@@ -208,7 +209,10 @@ fn database(o: &mut String, r: &Report, d: &DatabaseReport, tz: Tz) {
     );
     controls(o, d);
     stats(o, d, tz);
-    o.push_str("<div class=\"charts\"><h3>Backup age against the RPO target</h3>");
+    o.push_str(
+        "<div class=\"charts\"><div class=\"chart-box\"><h3>Backup age against the RPO \
+         target</h3>",
+    );
     o.push_str(&svg::age_chart(
         &d.backup_age,
         t.rpo,
@@ -216,7 +220,10 @@ fn database(o: &mut String, r: &Report, d: &DatabaseReport, tz: Tz) {
         r.window.end,
         tz,
     ));
-    o.push_str("<h3>Restore time per verification against the RTO target</h3>");
+    o.push_str(
+        "</div><div class=\"chart-box\"><h3>Restore time per verification against the RTO \
+         target</h3>",
+    );
     o.push_str(&svg::restore_chart(
         &d.restores,
         t.rto,
@@ -226,11 +233,11 @@ fn database(o: &mut String, r: &Report, d: &DatabaseReport, tz: Tz) {
     ));
     let _ = write!(
         o,
-        "<h3>Calendar ({}): backups and verifications</h3>",
+        "</div><div class=\"chart-box\"><h3>Calendar ({}): backups and verifications</h3>",
         esc(&r.window.timezone)
     );
     o.push_str(&svg::calendar(&d.calendar));
-    o.push_str("</div>");
+    o.push_str("</div></div>");
     if !d.failures.is_empty() {
         o.push_str("<h3>Failed verifications</h3><ul class=\"failures\">");
         for f in &d.failures {
