@@ -11,6 +11,7 @@
 //! - [`postgres`]: connections, PostgreSQL's client tools, pg_dump output as typed entries
 //!   ([`postgres::toc`]) and throwaway servers ([`postgres::ScratchCluster`])
 //! - [`pool`]: the worker pool every parallel step runs on
+//! - [`report`]: RPO/RTO compliance from the repository's evidence (facts → compute → render)
 //! - [`demo`]: the self-contained first run
 
 pub mod check;
@@ -24,6 +25,7 @@ pub mod pipeline;
 pub mod pool;
 pub mod postgres;
 pub mod progress;
+pub mod report;
 pub mod repository;
 pub mod restore;
 pub mod storage;

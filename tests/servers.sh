@@ -104,12 +104,13 @@ start_moto() {
 }
 
 # The command-line tools the by-hand procedures of docs/repository-format.md use, which the
-# tests run as written: minisign (signature check), age and zstd (decryption).
+# tests run as written: minisign (signature check), age and zstd (decryption); and chromium,
+# in which the HTML report test opens the report headless (DOM and screenshot).
 ensure_cli_tools() {
   local missing=()
-  for tool in minisign age zstd; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+  for tool in minisign age zstd chromium; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
   [ ${#missing[@]} -eq 0 ] && return 0
-  command -v apt-get >/dev/null 2>&1 || die "install ${missing[*]} (needed by the tests of the by-hand procedures)"
+  command -v apt-get >/dev/null 2>&1 || die "install ${missing[*]} (needed by the tests of the by-hand procedures and of the HTML report)"
   echo "installing ${missing[*]} from Debian's packages" >&2
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/dev/null 2>&1 \
     || die "cannot install ${missing[*]} with apt-get"

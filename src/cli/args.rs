@@ -312,6 +312,29 @@ pub enum Command {
         json: bool,
     },
 
+    /// RPO/RTO compliance report per database, from the repository's signed backups and
+    /// verification records: controls, achieved figures, status. Exits 7 when a database is
+    /// in BREACH (after the report is written), 0 when OK or AT RISK.
+    Report {
+        /// The window the figures cover, ending now (e.g. 30d, 90d, 12weeks).
+        #[arg(long, default_value = "90d", value_name = "DURATION",
+              value_parser = humantime::parse_duration)]
+        since: std::time::Duration,
+        /// table (terminal), markdown, json (docs/report-schema.md) or html (one
+        /// self-contained file with charts).
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        format: ReportFormat,
+        /// Write the report to FILE (atomically: a temporary file renamed into place)
+        /// instead of stdout.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Report only this database; repeatable. A named database gets a row even with no
+        /// backup (then in BREACH). Default: every database backed up, named in [targets]
+        /// or in [source] databases.
+        #[arg(long = "database", short = 'd')]
+        databases: Vec<String>,
+    },
+
     /// Delete backups (takes the exclusive lock; the manifest goes first, then its objects).
     Forget {
         /// Backup ids (or unique prefixes).
@@ -341,6 +364,25 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ReportFormat {
+    Table,
+    Markdown,
+    Json,
+    Html,
+}
+
+impl From<ReportFormat> for lifeboat::report::Format {
+    fn from(f: ReportFormat) -> Self {
+        match f {
+            ReportFormat::Table => Self::Table,
+            ReportFormat::Markdown => Self::Markdown,
+            ReportFormat::Json => Self::Json,
+            ReportFormat::Html => Self::Html,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]

@@ -12,6 +12,7 @@ use args::{Command, ConfigCommand, KeyCommand, SourceArgs};
 use lifeboat::config::{Overrides, Settings};
 use lifeboat::dump::{self, BackupOptions};
 use lifeboat::progress::Progress;
+use lifeboat::report;
 use lifeboat::repository::lock::{LockKind, LockOptions};
 use lifeboat::repository::Repository;
 use lifeboat::restore::{self, RestoreOptions};
@@ -298,6 +299,35 @@ pub async fn run(cli: Cli) -> Result<()> {
                     problems: report.problems.len(),
                 }
                 .into());
+            }
+        }
+        Command::Report {
+            since,
+            format,
+            output,
+            databases,
+        } => {
+            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let targets = settings.targets()?;
+            let params = report::ReportParams {
+                now: chrono::Utc::now(),
+                since: *since,
+                timezone: settings.report_timezone()?,
+                only: databases.clone(),
+                expected: settings.configured_databases(),
+            };
+            let repo = open_repo(&settings).await?;
+            let r = report::generate(&repo, &targets, &params).await?;
+            let text = report::render(&r, (*format).into());
+            match output {
+                Some(path) => {
+                    report::write_atomically(path, text.as_bytes())?;
+                    output::report_written(&r, path);
+                }
+                None => print!("{text}"),
+            }
+            if let Some(summary) = r.breach_summary() {
+                return Err(Error::Breach { summary }.into());
             }
         }
         Command::Forget { backups } => {

@@ -25,6 +25,17 @@ pub struct ConfigFile {
     pub metrics: MetricsSection,
     #[serde(default)]
     pub notify: NotifySection,
+    #[serde(default)]
+    pub report: ReportSection,
+}
+
+/// `lifeboat report`: how the compliance report groups time.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSection {
+    /// IANA time zone (`Europe/Berlin`) whose calendar days the report groups by, and in
+    /// which it shows times. Default: UTC.
+    pub timezone: Option<String>,
 }
 
 /// `lifeboat verify`: where to restore, and the user's own checks.
@@ -241,10 +252,23 @@ identity_file = "/keys/id.txt"
 [signing]
 key_file = "/keys/signing.key"
 trusted_keys = ["RWQ"]
+
+[targets]
+rpo = "26h"
+rto = "1h"
+
+[targets.database.billing]
+rpo = "2h"
+
+[report]
+timezone = "Europe/Berlin"
 "#,
         )
         .unwrap();
         assert_eq!(cfg.source.jobs, Some(4));
         assert_eq!(cfg.repository.s3_path_style, Some(true));
+        assert_eq!(cfg.targets.defaults.rpo.as_deref(), Some("26h"));
+        assert_eq!(cfg.targets.database["billing"].rpo.as_deref(), Some("2h"));
+        assert_eq!(cfg.report.timezone.as_deref(), Some("Europe/Berlin"));
     }
 }

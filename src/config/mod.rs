@@ -4,10 +4,12 @@
 
 mod file;
 mod redact;
+mod targets;
 mod time;
 
-pub use file::{parse_size, AssertionConfig, ConfigFile, Targets, TargetsSection};
+pub use file::{parse_size, AssertionConfig, ConfigFile, TargetsSection};
 pub use redact::redact_url;
+pub use targets::{parse_target, resolve_timezone, TargetPolicy, Targets};
 pub use time::{human_duration, parse_point_in_time};
 
 use std::path::PathBuf;
@@ -263,6 +265,26 @@ impl Settings {
             }
         }
         Ok(all)
+    }
+
+    /// Compliance targets, validated (`[targets]`, `[targets.database.<name>]`).
+    pub fn targets(&self) -> Result<TargetPolicy> {
+        TargetPolicy::resolve(&self.file.targets)
+    }
+
+    /// The time zone reports group days by and show times in (`[report] timezone`, UTC).
+    pub fn report_timezone(&self) -> Result<chrono_tz::Tz> {
+        resolve_timezone(self.file.report.timezone.as_deref())
+    }
+
+    /// The databases `[source] databases` names (for the report: databases expected to
+    /// have backups even before the first one exists).
+    pub fn configured_databases(&self) -> Vec<String> {
+        if self.overrides.databases.is_empty() {
+            self.file.source.databases.clone().unwrap_or_default()
+        } else {
+            self.overrides.databases.clone()
+        }
     }
 
     /// Private keys, needed only to restore.

@@ -15,6 +15,7 @@ mod fidelity;
 mod locks;
 mod network;
 mod replace;
+mod report;
 mod roundtrip;
 mod segments;
 mod storage;
