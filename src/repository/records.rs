@@ -155,7 +155,7 @@ impl Repository {
             }
             s.key == expected
         });
-        out.sort_by(|a, b| a.record.finished_at.cmp(&b.record.finished_at));
+        out.sort_by_key(|a| a.record.finished_at);
         Ok(out)
     }
 
