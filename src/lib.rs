@@ -11,6 +11,7 @@
 //! - [`postgres`]: connections, PostgreSQL's client tools, pg_dump output as typed entries
 //!   ([`postgres::toc`]) and throwaway servers ([`postgres::ScratchCluster`])
 //! - [`pool`]: the worker pool every parallel step runs on
+//! - [`signals`]: metrics textfile and webhook notifications after a run
 //! - [`demo`]: the self-contained first run
 
 pub mod check;
@@ -25,6 +26,7 @@ pub mod postgres;
 pub mod progress;
 pub mod repository;
 pub mod restore;
+pub mod signals;
 pub mod storage;
 
 pub use repository::manifest;
