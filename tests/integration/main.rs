@@ -16,4 +16,5 @@ mod network;
 mod replace;
 mod roundtrip;
 mod segments;
+mod signals;
 mod storage;
