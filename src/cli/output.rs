@@ -291,7 +291,7 @@ pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {
         settings.notify().map(|n| match n {
             // The URL is a secret: only where it came from is shown.
             Some(n) => format!(
-                "{} webhook from {} (URL not shown)",
+                "{} webhook; URL from {}, not shown",
                 n.format.name(),
                 n.source
             ),

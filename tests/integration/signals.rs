@@ -592,6 +592,22 @@ fn bad_signal_settings_are_refused_before_the_backup() {
     );
     assert!(!err.contains("s3cr3t"), "{err}");
 
+    // `config check` says where the URL comes from, never what it is.
+    let mut env = setup.env();
+    env.push((
+        "LIFEBOAT_WEBHOOK_URL".into(),
+        "https://hooks.example.com/services/T0/B0/cfg-s3cr3t".into(),
+    ));
+    let out = lifeboat(&["config", "check"], &env);
+    secret_absent(&out, "cfg-s3cr3t");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .contains("ok    notify       json webhook; URL from LIFEBOAT_WEBHOOK_URL, not shown"),
+        "{}",
+        text(&out)
+    );
+
     let nowhere = dir.path().join("no/such/dir/lifeboat.prom");
     fails(
         run("", &["--metrics-file", &nowhere.display().to_string()]),
