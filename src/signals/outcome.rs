@@ -208,3 +208,78 @@ pub struct DatabaseCompliance {
     /// Why the status is not OK, one readable line per failed or at-risk control.
     pub reasons: Vec<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repository::records::{CheckResult, DatabaseVerification, VerifyTarget};
+
+    fn database(name: &str, passed: bool, error: Option<&str>) -> DatabaseVerification {
+        DatabaseVerification {
+            name: name.into(),
+            consistent_at: Utc::now(),
+            restored_as: format!("{name}_verify"),
+            passed,
+            restore_seconds: 12.5,
+            total_seconds: 14.0,
+            stages: vec![],
+            bytes: 1,
+            rows: 1,
+            checks: vec![
+                CheckResult {
+                    kind: "table".into(),
+                    name: "public.ok".into(),
+                    passed: true,
+                    evidence: "3 rows".into(),
+                },
+                CheckResult {
+                    kind: "table".into(),
+                    name: "public.orders".into(),
+                    passed,
+                    evidence: "restored 9 rows, backup recorded 10".into(),
+                },
+            ],
+            error: error.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_verification_record_becomes_a_verify_run() {
+        let record = VerificationRecord {
+            format: "lifeboat-verification".into(),
+            format_version: 1,
+            id: "r1".into(),
+            backup: "b1".into(),
+            lifeboat_version: "0.1.0".into(),
+            host: "h".into(),
+            started_at: Utc::now(),
+            finished_at: Utc::now(),
+            target: VerifyTarget {
+                kind: "throwaway".into(),
+                server: "postgres@localhost:5433".into(),
+                server_version: "17.2".into(),
+            },
+            passed: false,
+            databases: vec![
+                database("app", true, None),
+                database("billing", false, None),
+                database("crm", false, Some("restore failed: disk full")),
+            ],
+            error: None,
+        };
+        let run = VerifyRun::from_record("s3://b/p", &record);
+        assert!(!run.passed());
+        assert_eq!(run.backup_id.as_deref(), Some("b1"));
+        let [app, billing, crm] = &run.databases[..] else {
+            panic!("{run:?}")
+        };
+        assert!(app.passed && app.problem.is_none());
+        assert_eq!(app.restore_seconds, Some(12.5));
+        assert_eq!(
+            billing.problem.as_deref(),
+            Some("table public.orders: restored 9 rows, backup recorded 10")
+        );
+        assert_eq!(crm.restore_seconds, None);
+        assert_eq!(crm.problem.as_deref(), Some("restore failed: disk full"));
+    }
+}

@@ -615,3 +615,173 @@ fn bad_signal_settings_are_refused_before_the_backup() {
         &["--metrics-file / LIFEBOAT_METRICS_FILE", "does not exist"],
     );
 }
+
+#[test]
+fn two_backups_finishing_together_both_land_in_the_textfile() {
+    let setup = Setup::new(pg15(), local_repo());
+    let (a, b) = (source_db(&setup), source_db(&setup));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lifeboat.prom");
+    let file_arg = file.display().to_string();
+    let (url_a, url_b) = (setup.pg.db_url(&a), setup.pg.db_url(&b));
+    let children: Vec<_> = [(&url_a, &a), (&url_b, &b)]
+        .into_iter()
+        .map(|(url, db)| {
+            setup.spawn(&[
+                "backup",
+                "--source",
+                url,
+                "--database",
+                db,
+                "--metrics-file",
+                &file_arg,
+            ])
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let got = samples(&parse_with_prometheus_client(&file), &setup.repo.url);
+    for db in [&a, &b] {
+        assert!(
+            got.contains_key(&(
+                "lifeboat_backup_last_success_timestamp_seconds".to_string(),
+                db.to_string()
+            )),
+            "{db} lost: {got:?}"
+        );
+    }
+    assert_eq!(
+        dir_names(dir.path()),
+        ["lifeboat.prom", "lifeboat.prom.lock"]
+    );
+}
+
+/// The facade as verify, report and the daemon will call it: the textfile gets their
+/// figures (read by the official parser) and the webhook their events.
+#[test]
+fn verify_and_report_signals_through_the_facade() {
+    use lifeboat::signals::*;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lifeboat.prom");
+    let receiver = Receiver::start(&[]);
+    let settings = NotifySettings {
+        url: WebhookUrl::parse(&receiver.url("/facade"), "test").unwrap(),
+        format: Format::Json,
+        source: "test".into(),
+    };
+    let signals = Signals::new(
+        Some(Textfile::new(&file)),
+        Some(Notifier::new(settings).unwrap()),
+    );
+    let repo = "s3://acme/pg";
+    let now = chrono::Utc::now();
+    let ago = |s: i64| now - chrono::Duration::seconds(s);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        signals
+            .backup_finished(&BackupRun {
+                repository: repo.into(),
+                started_at: ago(100_060),
+                finished_at: ago(100_000),
+                outcome: BackupOutcome::Succeeded {
+                    backup_id: "b1".into(),
+                    databases: ["app", "billing"]
+                        .iter()
+                        .map(|n| BackedUpDatabase {
+                            name: n.to_string(),
+                            consistent_at: ago(100_050),
+                            stored_bytes: 1234,
+                        })
+                        .collect(),
+                },
+            })
+            .await;
+        signals
+            .verify_finished(&VerifyRun {
+                repository: repo.into(),
+                backup_id: Some("b1".into()),
+                started_at: ago(50_000),
+                finished_at: ago(49_000),
+                databases: vec![
+                    VerifiedDatabase {
+                        name: "app".into(),
+                        passed: true,
+                        restore_seconds: Some(321.5),
+                        problem: None,
+                    },
+                    VerifiedDatabase {
+                        name: "billing".into(),
+                        passed: false,
+                        restore_seconds: Some(10.0),
+                        problem: Some("table public.invoices: 9 rows, backup recorded 10".into()),
+                    },
+                ],
+                error: None,
+                requested: vec![],
+            })
+            .await;
+        let db = |name: &str, status, overdue| DatabaseCompliance {
+            name: name.into(),
+            status,
+            rpo_seconds: Some(100_050.0),
+            rpo_target_seconds: Some(93_600.0),
+            overdue,
+            newest_backup: Some("b1".into()),
+            reasons: vec![],
+        };
+        signals
+            .report_computed(&ComplianceRun {
+                repository: repo.into(),
+                computed_at: now,
+                databases: vec![
+                    db("app", ComplianceStatus::Breach, true),
+                    db("billing", ComplianceStatus::Breach, false),
+                ],
+            })
+            .await;
+    });
+
+    let got = samples(&parse_with_prometheus_client(&file), repo);
+    let m = |name: &str, db: &str| got[&(name.to_string(), db.to_string())];
+    assert_eq!(m("lifeboat_backup_last_size_bytes", "app"), 1234.0);
+    assert_eq!(m("lifeboat_verify_last_restore_seconds", "app"), 321.5);
+    assert!(close(
+        m("lifeboat_verify_last_failure_timestamp_seconds", "billing"),
+        ago(49_000).timestamp_millis() as f64 / 1000.0
+    ));
+    assert_eq!(m("lifeboat_compliance_status", "app"), 2.0);
+    assert_eq!(m("lifeboat_rpo_seconds", "billing"), 100_050.0);
+    assert_eq!(m("lifeboat_rpo_target_seconds", "app"), 93_600.0);
+
+    let bodies: Vec<serde_json::Value> = receiver
+        .received()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let events: Vec<(&str, &str)> = bodies
+        .iter()
+        .map(|b| {
+            (
+                b["event"].as_str().unwrap(),
+                b["database"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("verify_failed", "billing"),
+            ("overdue", "app"),
+            ("breach", "billing")
+        ]
+    );
+    assert_eq!(
+        bodies[0]["message"],
+        "billing: table public.invoices: 9 rows, backup recorded 10"
+    );
+    assert_eq!(bodies[0]["backup_id"], "b1");
+    assert_eq!(bodies[1]["status"], "BREACH");
+    assert_eq!(bodies[1]["rpo_target_seconds"], 93_600.0);
+}
