@@ -239,6 +239,8 @@ fn failing_backup(
     let mut args = vec!["backup", "--source", url.as_str(), "--database", db];
     args.extend_from_slice(extra_args);
     let mut env = setup.env();
+    // The receiver is local: never through a proxy the machine may have configured.
+    env.push(("NO_PROXY".into(), "127.0.0.1,localhost".into()));
     env.extend(
         extra_env
             .iter()
@@ -373,6 +375,7 @@ fn a_failed_backup_notifies_the_webhook_with_the_documented_json() {
     let url = setup.pg.db_url(&app);
     let mut ok_env = setup.env();
     ok_env.push(("LIFEBOAT_WEBHOOK_URL".into(), hook.clone()));
+    ok_env.push(("NO_PROXY".into(), "127.0.0.1,localhost".into()));
     let out = lifeboat(&["backup", "--source", &url, "--database", &app], &ok_env);
     secret_absent(&out, secret);
     ok(out);
