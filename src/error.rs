@@ -93,6 +93,11 @@ pub enum Error {
         source: tokio::task::JoinError,
     },
 
+    /// A notification that could not be delivered. Logged as a warning by the caller,
+    /// never a command's result; never contains the webhook's URL.
+    #[error("notification: {0}")]
+    Notify(String),
+
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -265,6 +270,7 @@ impl Error {
             | Error::Restore(_)
             | Error::BackupNotFound { .. }
             | Error::Worker { .. }
+            | Error::Notify(_)
             | Error::Io { .. } => 1,
             Error::Noted { error, .. } => error.exit_code(),
         }

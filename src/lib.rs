@@ -11,7 +11,10 @@
 //! - [`postgres`]: connections, PostgreSQL's client tools, pg_dump output as typed entries
 //!   ([`postgres::toc`]) and throwaway servers ([`postgres::ScratchCluster`])
 //! - [`pool`]: the worker pool every parallel step runs on
+//! - [`check`]: integrity without a restore; [`verify`]: proof by restore, with a signed
+//!   record; [`drill`]: the DR drill and its auditor's report
 //! - [`report`]: RPO/RTO compliance from the repository's evidence (facts → compute → render)
+//! - [`signals`]: metrics textfile and webhook notifications after a run
 //! - [`demo`]: the self-contained first run
 
 pub mod check;
@@ -28,6 +31,7 @@ pub mod progress;
 pub mod report;
 pub mod repository;
 pub mod restore;
+pub mod signals;
 pub mod storage;
 pub mod verify;
 

@@ -73,16 +73,28 @@ make_certs() {
   if [ "$(id -u)" = 0 ]; then chown postgres "$dir/server.key" "$dir/server.crt"; fi
 }
 
-ensure_moto() {
-  if [ ! -x "$VENV/bin/moto_server" ]; then
+# The test venv: moto (the S3 and RDS server) and prometheus_client, the official Python
+# client whose text-format parser reads lifeboat's metrics textfile in the tests
+# (LIFEBOAT_TEST_PYTHON is the venv's python).
+ensure_venv() {
+  if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV" || die "cannot create a Python venv at $VENV (install python3-venv)"
+  fi
+  if [ ! -x "$VENV/bin/moto_server" ]; then
     "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6' \
       || die "cannot install moto[server] from PyPI"
   fi
+  if ! "$VENV/bin/python" -c 'import prometheus_client.parser' >/dev/null 2>&1; then
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check 'prometheus_client>=0.20,<1' \
+      || die "cannot install prometheus_client from PyPI"
+  fi
+  "$VENV/bin/python" -c 'import prometheus_client.parser' \
+    || die "prometheus_client is still not importable from $VENV/bin/python"
+  echo "export LIFEBOAT_TEST_PYTHON=$VENV/bin/python" >>"$STATE/env"
 }
 
 start_moto() {
-  ensure_moto
+  ensure_venv
   local port; port="$(free_port)"
   "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$STATE/moto.log" 2>&1 &
   echo $! >"$STATE/moto.pid"

@@ -113,6 +113,16 @@ pub struct RepoArgs {
     #[arg(long, global = true)]
     pub insecure_skip_signature: bool,
 
+    /// Prometheus metrics textfile to update after the run (for node-exporter's textfile
+    /// collector), e.g. /var/lib/node_exporter/textfile/lifeboat.prom.
+    #[arg(
+        long,
+        env = "LIFEBOAT_METRICS_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub metrics_file: Option<PathBuf>,
+
     /// If the repository is locked, keep trying this long (e.g. 30s, 10m) before failing.
     #[arg(long, env = "LIFEBOAT_RETRY_LOCK", global = true, value_name = "DURATION",
           value_parser = humantime::parse_duration)]

@@ -405,6 +405,25 @@ pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {
     }
     .await;
     report("source", source);
+    report(
+        "metrics",
+        settings.metrics().map(|m| match m {
+            Some(m) => format!("textfile {}", m.textfile.display()),
+            None => "off (--metrics-file, LIFEBOAT_METRICS_FILE or [metrics] textfile)".into(),
+        }),
+    );
+    report(
+        "notify",
+        settings.notify().map(|n| match n {
+            // The URL is a secret: only where it came from is shown.
+            Some(n) => format!(
+                "{} webhook; URL from {}, not shown",
+                n.format.name(),
+                n.source
+            ),
+            None => "off (LIFEBOAT_WEBHOOK_URL, [notify] webhook_url_file)".into(),
+        }),
+    );
     if problems > 0 {
         return Err(lifeboat::Error::config(format!("{problems} problem(s) found")).into());
     }

@@ -96,7 +96,7 @@ pub struct MetricsSection {
 }
 
 /// Notifications on failure, breach and overdue backups.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifySection {
     /// The webhook's URL. It is a secret (chat webhooks carry their token in it): prefer
@@ -105,6 +105,20 @@ pub struct NotifySection {
     pub webhook_url_file: Option<PathBuf>,
     /// `json` (lifeboat's documented body) or `slack` (Slack-compatible `text` body).
     pub format: Option<String>,
+}
+
+/// The URL is a secret: debug output shows only whether it is set.
+impl std::fmt::Debug for NotifySection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifySection")
+            .field(
+                "webhook_url",
+                &self.webhook_url.as_ref().map(|_| "<redacted>"),
+            )
+            .field("webhook_url_file", &self.webhook_url_file)
+            .field("format", &self.format)
+            .finish()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -228,6 +242,17 @@ mod tests {
         let err = ConfigFile::parse("[repository]\nurll = \"x\"\n").unwrap_err();
         assert!(err.contains("urll"), "{err}");
         assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_hides_the_webhook_url() {
+        let cfg = ConfigFile::parse(
+            "[notify]\nwebhook_url = \"https://hooks.example.com/T0/sEcReT\"\nformat = \"slack\"\n",
+        )
+        .unwrap();
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("sEcReT"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
     }
 
     #[test]

@@ -49,3 +49,43 @@ pub async fn generate(
 
 #[cfg(test)]
 mod tests;
+
+/// The report's per-database status and RPO, for metrics and notifications: overdue when
+/// an RPO target is set and the newest restorable backup is older than it (or missing).
+pub fn compliance_run(r: &Report) -> crate::signals::ComplianceRun {
+    use crate::signals::{ComplianceStatus, DatabaseCompliance};
+    crate::signals::ComplianceRun {
+        repository: r.repository.clone(),
+        computed_at: r.generated_at,
+        databases: r
+            .databases
+            .iter()
+            .map(|d| {
+                let rpo = d.figures.current_rpo_seconds.map(|s| s as f64);
+                let target = d.targets.rpo.map(|s| s as f64);
+                DatabaseCompliance {
+                    name: d.name.clone(),
+                    status: match d.status {
+                        Status::Ok => ComplianceStatus::Ok,
+                        Status::AtRisk => ComplianceStatus::AtRisk,
+                        Status::Breach => ComplianceStatus::Breach,
+                    },
+                    rpo_seconds: rpo,
+                    rpo_target_seconds: target,
+                    overdue: match (rpo, target) {
+                        (Some(age), Some(t)) => age > t,
+                        (None, Some(_)) => true,
+                        _ => false,
+                    },
+                    newest_backup: d.figures.newest_backup.as_ref().map(|b| b.backup.clone()),
+                    reasons: d
+                        .controls
+                        .iter()
+                        .filter(|c| c.status == ControlStatus::Fail || c.at_risk)
+                        .map(|c| c.reason.clone())
+                        .collect(),
+                }
+            })
+            .collect(),
+    }
+}

@@ -18,5 +18,6 @@ mod replace;
 mod report;
 mod roundtrip;
 mod segments;
+mod signals;
 mod storage;
 mod verify;
