@@ -561,3 +561,141 @@ fn html_report_renders_in_headless_chromium() {
         );
     }
 }
+
+/// The whole loop with nothing synthesised: real backups, real `verify` runs (one passes,
+/// one fails an assertion), then `report`: its figures are exactly the records' and the
+/// manifests', and the metrics textfile written by verify and report agrees.
+#[test]
+fn a_real_sequence_of_backups_and_verifications_gives_exact_figures() {
+    let pg = pg15();
+    let db = source_db(&pg);
+    let setup = Setup::new(pg, local_repo());
+    let first = setup.backup(&db, &[]);
+    let second = setup.backup(&db, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = dir.path().join("lifeboat.prom");
+    let cfg = dir.path().join("lifeboat.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[targets]\nrpo = \"1h\"\nrto = \"10m\"\nverify_within = \"1d\"\n\n\
+             [metrics]\ntextfile = \"{}\"\n\n\
+             [[verify.assertion]]\ndatabase = \"{db}\"\nname = \"a hundred orders\"\n\
+             sql = \"SELECT count(*) FROM orders\"\nexpect = \"= 100\"\n",
+            metrics.display()
+        ),
+    )
+    .unwrap();
+    let cfg_s = cfg.display().to_string();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--config", &cfg_s];
+        all.extend_from_slice(args);
+        setup.run(&all)
+    };
+    let verified: Value = serde_json::from_str(&ok(run(&[
+        "verify",
+        first["id"].as_str().unwrap(),
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(verified["passed"], true);
+    // The second backup's verification fails an assertion the data no longer meets.
+    let failing = dir.path().join("failing.toml");
+    std::fs::write(
+        &failing,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("= 100", "= 101"),
+    )
+    .unwrap();
+    let failed = setup.run(&[
+        "--config",
+        &failing.display().to_string(),
+        "verify",
+        second["id"].as_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(failed.status.code(), Some(3), "{}", text(&failed));
+    let failed: Value = serde_json::from_slice(&failed.stdout).unwrap();
+
+    let out = run(&["report", "--format", "json"]);
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let now = at(&r["generated_at"]);
+    let d = &r["databases"][0];
+    let f = &d["figures"];
+    assert_eq!(d["name"], db.as_str());
+    let cp = |m: &Value| at(&m["databases"][0]["consistent_at"]);
+    assert_eq!(f["current_rpo_seconds"], secs(cp(&second), now));
+    assert_eq!(f["verifications"], 2);
+    assert_eq!(f["verifications_passed"], 1);
+    assert_eq!(f["verifications_failed"], 1);
+    assert_eq!(f["newest_verified"]["backup"], first["id"]);
+    let last = &f["last_restore"];
+    assert!(
+        last["record"]
+            .as_str()
+            .unwrap()
+            .contains(failed["id"].as_str().unwrap()),
+        "{last}"
+    );
+    assert_eq!(
+        last["restore_seconds"].as_f64().unwrap(),
+        failed["databases"][0]["restore_seconds"].as_f64().unwrap()
+    );
+    let restores: Vec<f64> = d["restores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["restore_seconds"].as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        restores,
+        [
+            verified["databases"][0]["restore_seconds"]
+                .as_f64()
+                .unwrap(),
+            failed["databases"][0]["restore_seconds"].as_f64().unwrap()
+        ]
+    );
+    assert_eq!(d["failures"].as_array().unwrap().len(), 1);
+    assert_eq!(r["status"], "OK", "{}", text(&out));
+
+    // The textfile: verify's restore time and report's RPO and status, parsed for real.
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    let parsed = std::process::Command::new(std::env::var("LIFEBOAT_TEST_PYTHON").unwrap())
+        .args([
+            "-c",
+            "import sys; from prometheus_client.parser import text_string_to_metric_families as p\n\
+             for f in p(sys.stdin.read()):\n  for s in f.samples: print(s.name, s.labels['database'], s.value)",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(prom.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let samples = String::from_utf8(parsed.stdout).unwrap();
+    let value = |name: &str| -> f64 {
+        samples
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} {db} ")))
+            .unwrap_or_else(|| panic!("{name} missing:\n{samples}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        value("lifeboat_verify_last_restore_seconds"),
+        verified["databases"][0]["restore_seconds"]
+            .as_f64()
+            .unwrap()
+    );
+    assert_eq!(value("lifeboat_compliance_status"), 0.0);
+    assert_eq!(value("lifeboat_rpo_seconds"), secs(cp(&second), now) as f64);
+    assert!(value("lifeboat_verify_last_failure_timestamp_seconds") > 0.0);
+}
