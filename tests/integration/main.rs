@@ -10,6 +10,7 @@ mod cluster;
 mod compat;
 mod consistency;
 mod crash;
+mod docs;
 mod drill;
 mod fidelity;
 mod locks;
