@@ -139,7 +139,7 @@ impl Cli {
             let parent = self.help(&path).unwrap_or_default();
             let listed = parent
                 .lines()
-                .any(|l| l.trim_start().split_whitespace().next() == Some(w.as_str()));
+                .any(|l| l.split_whitespace().next() == Some(w.as_str()));
             if listed && self.help(&candidate).is_some() {
                 path = candidate;
             } else {
@@ -169,7 +169,7 @@ fn every_documented_command_line_is_accepted_by_the_cli() {
             }
             let path = cli.subcommand(&words);
             if path.is_empty() {
-                if !first.starts_with('-') && cli.help(&[first.clone()]).is_none() {
+                if !first.starts_with('-') && cli.help(std::slice::from_ref(first)).is_none() {
                     // Words after "lifeboat" in prose ("lifeboat takes…") are not commands
                     // unless they look like one: flag them only inside code.
                     if line.contains("--") {
