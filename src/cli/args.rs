@@ -254,10 +254,12 @@ pub enum Command {
         json: bool,
     },
 
-    /// Prove a backup restores: restore it into a scratch server (a throwaway local one by
-    /// default), read every table back and compare it with the backup, check sequences,
-    /// large objects, the schema and your [verify] assertions, time every stage, and keep a
-    /// signed verification record in the repository. Exits 3 if any check fails.
+    /// Prove a backup restores: restore, compare, time, record (exit 3 if a check fails)
+    ///
+    /// Restores the backup into a scratch server (a throwaway local one by default), reads
+    /// every table back and compares it with the backup, checks sequences, large objects,
+    /// the schema and your [verify] assertions, times every stage (the measured RTO), and
+    /// keeps a signed verification record in the repository. Exits 3 if any check fails.
     Verify {
         /// Backup id, a unique prefix of one, or `latest` (the default).
         #[arg(conflicts_with = "at")]
@@ -286,11 +288,12 @@ pub enum Command {
         json: bool,
     },
 
-    /// Run a disaster-recovery drill from a scenario file: choose the backup, restore and
-    /// verify it, measure RPO and RTO against the scenario's targets, clean up, and write
-    /// an auditor-ready report (Markdown, HTML, JSON) to files and, signed, into the
-    /// repository. A failed drill still writes its report. Exit 3 if a check failed, 7 if a
-    /// target was missed.
+    /// Run a DR drill from a scenario file and write an auditor-ready report
+    ///
+    /// Chooses the backup, restores and verifies it, measures RPO and RTO against the
+    /// scenario's targets, cleans up, and writes the report (Markdown, HTML, JSON) to files
+    /// and, signed, into the repository. A failed drill still writes its report. Exit 3 if
+    /// a check failed, 7 if a target was missed.
     Drill {
         /// The scenario (TOML; examples in schedules/).
         #[arg(long)]
@@ -322,9 +325,11 @@ pub enum Command {
         json: bool,
     },
 
-    /// RPO/RTO compliance report per database, from the repository's signed backups and
-    /// verification records: controls, achieved figures, status. Exits 7 when a database is
-    /// in BREACH (after the report is written), 0 when OK or AT RISK.
+    /// RPO/RTO compliance report per database (exit 7 on breach)
+    ///
+    /// From the repository's signed backups and verification records: controls, achieved
+    /// figures, status. Exits 7 when a database is in BREACH (after the report is written),
+    /// 0 when OK or AT RISK.
     Report {
         /// The window the figures cover, ending now (e.g. 30d, 90d, 12weeks).
         #[arg(long, default_value = "90d", value_name = "DURATION",
@@ -368,7 +373,7 @@ pub enum Command {
     #[command(subcommand)]
     Key(KeyCommand),
 
-    /// Run the whole job on a throwaway local PostgreSQL: backup, restore, compare.
+    /// Run the whole job on a throwaway local PostgreSQL: backup, restore, compare, verify.
     Demo {
         /// Keep the temporary directory (server data, key, repository) afterwards.
         #[arg(long)]
