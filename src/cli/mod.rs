@@ -265,6 +265,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .await;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&verified.record)?);
+                for k in &verified.kept {
+                    eprintln!("{k}");
+                }
             } else {
                 output::verification(&verified);
             }
