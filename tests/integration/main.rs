@@ -9,6 +9,7 @@ mod check;
 mod cluster;
 mod compat;
 mod consistency;
+mod container;
 mod crash;
 mod docs;
 mod drill;
