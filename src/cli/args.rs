@@ -114,6 +114,16 @@ pub struct RepoArgs {
     #[arg(long, global = true)]
     pub insecure_skip_signature: bool,
 
+    /// Prometheus metrics textfile to update after the run (for node-exporter's textfile
+    /// collector), e.g. /var/lib/node_exporter/textfile/lifeboat.prom.
+    #[arg(
+        long,
+        env = "LIFEBOAT_METRICS_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub metrics_file: Option<PathBuf>,
+
     /// If the repository is locked, keep trying this long (e.g. 30s, 10m) before failing.
     #[arg(long, env = "LIFEBOAT_RETRY_LOCK", global = true, value_name = "DURATION",
           value_parser = humantime::parse_duration)]
@@ -245,10 +255,12 @@ pub enum Command {
         json: bool,
     },
 
-    /// Prove a backup restores: restore it into a scratch server (a throwaway local one by
-    /// default), read every table back and compare it with the backup, check sequences,
-    /// large objects, the schema and your [verify] assertions, time every stage, and keep a
-    /// signed verification record in the repository. Exits 3 if any check fails.
+    /// Prove a backup restores: restore, compare, time, record (exit 3 if a check fails)
+    ///
+    /// Restores the backup into a scratch server (a throwaway local one by default), reads
+    /// every table back and compares it with the backup, checks sequences, large objects,
+    /// the schema and your [verify] assertions, times every stage (the measured RTO), and
+    /// keeps a signed verification record in the repository. Exits 3 if any check fails.
     Verify {
         /// Backup id, a unique prefix of one, or `latest` (the default).
         #[arg(conflicts_with = "at")]
@@ -277,11 +289,12 @@ pub enum Command {
         json: bool,
     },
 
-    /// Run a disaster-recovery drill from a scenario file: choose the backup, restore and
-    /// verify it, measure RPO and RTO against the scenario's targets, clean up, and write
-    /// an auditor-ready report (Markdown, HTML, JSON) to files and, signed, into the
-    /// repository. A failed drill still writes its report. Exit 3 if a check failed, 7 if a
-    /// target was missed.
+    /// Run a DR drill from a scenario file and write an auditor-ready report
+    ///
+    /// Chooses the backup, restores and verifies it, measures RPO and RTO against the
+    /// scenario's targets, cleans up, and writes the report (Markdown, HTML, JSON) to files
+    /// and, signed, into the repository. A failed drill still writes its report. Exit 3 if
+    /// a check failed, 7 if a target was missed.
     Drill {
         /// The scenario (TOML; examples in schedules/).
         #[arg(long)]
@@ -311,6 +324,31 @@ pub enum Command {
         read_data_subset: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+
+    /// RPO/RTO compliance report per database (exit 7 on breach)
+    ///
+    /// From the repository's signed backups and verification records: controls, achieved
+    /// figures, status. Exits 7 when a database is in BREACH (after the report is written),
+    /// 0 when OK or AT RISK.
+    Report {
+        /// The window the figures cover, ending now (e.g. 30d, 90d, 12weeks).
+        #[arg(long, default_value = "90d", value_name = "DURATION",
+              value_parser = humantime::parse_duration)]
+        since: std::time::Duration,
+        /// table (terminal), markdown, json (docs/report-schema.md) or html (one
+        /// self-contained file with charts).
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        format: ReportFormat,
+        /// Write the report to FILE (atomically: a temporary file renamed into place)
+        /// instead of stdout.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Report only this database; repeatable. A named database gets a row even with no
+        /// backup (then in BREACH). Default: every database backed up, named in [targets]
+        /// or in [source] databases.
+        #[arg(long = "database", short = 'd')]
+        databases: Vec<String>,
     },
 
     /// Delete backups (takes the exclusive lock; the manifest goes first, then its objects).
@@ -384,7 +422,7 @@ pub enum Command {
     #[command(subcommand)]
     Key(KeyCommand),
 
-    /// Run the whole job on a throwaway local PostgreSQL: backup, restore, compare.
+    /// Run the whole job on a throwaway local PostgreSQL: backup, restore, compare, verify.
     Demo {
         /// Keep the temporary directory (server data, key, repository) afterwards.
         #[arg(long)]
@@ -442,6 +480,25 @@ impl PolicyArgs {
             yearly: self.keep_yearly.unwrap_or_default(),
             within: self.keep_within,
         })
+    }
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ReportFormat {
+    Table,
+    Markdown,
+    Json,
+    Html,
+}
+
+impl From<ReportFormat> for lifeboat::report::Format {
+    fn from(f: ReportFormat) -> Self {
+        match f {
+            ReportFormat::Table => Self::Table,
+            ReportFormat::Markdown => Self::Markdown,
+            ReportFormat::Json => Self::Json,
+            ReportFormat::Html => Self::Html,
+        }
     }
 }
 

@@ -12,10 +12,12 @@ use args::{Command, ConfigCommand, KeyCommand, SourceArgs};
 use lifeboat::config::{Overrides, RetentionOverrides, Settings};
 use lifeboat::dump::{self, BackupOptions};
 use lifeboat::progress::Progress;
+use lifeboat::report;
 use lifeboat::repository::lock::{LockKind, LockOptions};
 use lifeboat::repository::pins::Pinned;
 use lifeboat::repository::{BackupId, Repository};
 use lifeboat::restore::{self, RestoreOptions};
+use lifeboat::signals::{BackupRun, Signals, VerifyRun};
 use lifeboat::{crypto, demo, Error};
 
 fn overrides(cli: &Cli, source: Option<&SourceArgs>) -> Overrides {
@@ -46,6 +48,7 @@ fn overrides(cli: &Cli, source: Option<&SourceArgs>) -> Overrides {
             .collect(),
         trusted_keys_file: r.trusted_keys_file.clone(),
         insecure_skip_signature: r.insecure_skip_signature,
+        metrics_file: r.metrics_file.clone(),
         ..Default::default()
     }
 }
@@ -94,25 +97,50 @@ pub async fn run(cli: Cli) -> Result<()> {
             ov.globals = *globals;
             ov.lock_timeout_secs = *lock_timeout;
             let settings = Settings::load(cli.config.clone(), ov)?;
-            let tuning = dump::Tuning {
-                split_size: Some(split_size.clone()),
-                compression_level: Some(*compression_level),
-                compression_threads: *compression_threads,
-                segment_bytes: Some(settings.segment_bytes()?),
+            let signals = Signals::from_settings(&settings)?;
+            let started_at = chrono::Utc::now();
+            let result = async {
+                let tuning = dump::Tuning {
+                    split_size: Some(split_size.clone()),
+                    compression_level: Some(*compression_level),
+                    compression_threads: *compression_threads,
+                    segment_bytes: Some(settings.segment_bytes()?),
+                };
+                let mut opts = BackupOptions::new(
+                    settings.source()?,
+                    settings.recipients()?,
+                    &tuning,
+                    Progress::bytes("backing up", show_progress(&cli)),
+                )?;
+                opts.lock = lock_options(&cli);
+                let repo = open_repo(&settings).await?;
+                let manifest = dump::backup(repo.clone(), opts).await?;
+                Ok::<_, Error>((manifest, repo.name()))
+            }
+            .await;
+            let repo_name = || {
+                settings
+                    .repository()
+                    .map(|r| r.location.to_string())
+                    .unwrap_or_default()
             };
-            let mut opts = BackupOptions::new(
-                settings.source()?,
-                settings.recipients()?,
-                &tuning,
-                Progress::bytes("backing up", show_progress(&cli)),
-            )?;
-            opts.lock = lock_options(&cli);
-            let repo = open_repo(&settings).await?;
-            let manifest = dump::backup(repo.clone(), opts).await?;
-            if *json {
-                println!("{}", String::from_utf8_lossy(&manifest.to_json()));
-            } else {
-                output::backup_summary(&manifest, &repo.name());
+            match result {
+                Ok((manifest, repo_name)) => {
+                    if *json {
+                        println!("{}", String::from_utf8_lossy(&manifest.to_json()));
+                    } else {
+                        output::backup_summary(&manifest, &repo_name);
+                    }
+                    signals
+                        .backup_finished(&BackupRun::succeeded(&repo_name, &manifest))
+                        .await;
+                }
+                Err(e) => {
+                    let asked = settings.source().map(|s| s.databases).unwrap_or_default();
+                    let run = BackupRun::failed(&repo_name(), started_at, asked, &e);
+                    signals.backup_finished(&run).await;
+                    return Err(e.into());
+                }
             }
         }
         Command::List { json } => {
@@ -228,11 +256,19 @@ pub async fn run(cli: Cli) -> Result<()> {
                 progress: Progress::bytes("verifying", show_progress(&cli)),
                 lock: lock_options(&cli),
             };
+            let signals = Signals::from_settings(&settings)?;
             let identities = settings.identities()?;
             let repo = open_repo(&settings).await?;
+            let repo_name = repo.name();
             let verified = lifeboat::verify::verify(repo, identities, &opts).await?;
+            signals
+                .verify_finished(&VerifyRun::from_record(&repo_name, &verified.record))
+                .await;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&verified.record)?);
+                for k in &verified.kept {
+                    eprintln!("{k}");
+                }
             } else {
                 output::verification(&verified);
             }
@@ -256,9 +292,16 @@ pub async fn run(cli: Cli) -> Result<()> {
                 output_dir: output_dir.clone(),
                 assertions: settings.assertions()?,
             };
+            let signals = Signals::from_settings(&settings)?;
             let identities = settings.identities()?;
             let repo = open_repo(&settings).await?;
+            let repo_name = repo.name();
             let outcome = lifeboat::drill::run(repo, identities, &scenario, &opts).await?;
+            if let Some(record) = &outcome.report.verification {
+                signals
+                    .verify_finished(&VerifyRun::from_record(&repo_name, record))
+                    .await;
+            }
             if *json {
                 println!("{}", serde_json::to_string_pretty(&outcome.report)?);
             } else {
@@ -299,6 +342,37 @@ pub async fn run(cli: Cli) -> Result<()> {
                     problems: report.problems.len(),
                 }
                 .into());
+            }
+        }
+        Command::Report {
+            since,
+            format,
+            output,
+            databases,
+        } => {
+            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let targets = settings.targets()?;
+            let params = report::ReportParams {
+                now: chrono::Utc::now(),
+                since: *since,
+                timezone: settings.report_timezone()?,
+                only: databases.clone(),
+                expected: settings.configured_databases(),
+            };
+            let signals = Signals::from_settings(&settings)?;
+            let repo = open_repo(&settings).await?;
+            let r = report::generate(&repo, &targets, &params).await?;
+            signals.report_computed(&report::compliance_run(&r)).await;
+            let text = report::render(&r, (*format).into());
+            match output {
+                Some(path) => {
+                    report::write_atomically(path, text.as_bytes())?;
+                    output::report_written(&r, path);
+                }
+                None => print!("{text}"),
+            }
+            if let Some(summary) = r.breach_summary() {
+                return Err(Error::Breach { summary }.into());
             }
         }
         Command::Forget { backups } => {

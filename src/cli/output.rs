@@ -334,6 +334,39 @@ pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {
                 .join(", ")
         }),
     );
+    report(
+        "targets",
+        settings.targets().map(|t| {
+            let show = |d: Option<std::time::Duration>| {
+                d.map_or("-".to_string(), |d| {
+                    lifeboat::report::format::duration(d.as_secs() as i64)
+                })
+            };
+            let one = |x: &lifeboat::config::Targets| {
+                format!(
+                    "rpo {} rto {} verify_within {} min_retention {}",
+                    show(x.rpo),
+                    show(x.rto),
+                    show(x.verify_within),
+                    show(x.min_retention)
+                )
+            };
+            if !t.any() {
+                return "none configured (report judges only encryption)".to_string();
+            }
+            let mut out = one(&t.defaults);
+            for name in t.named_databases() {
+                out.push_str(&format!("; {name}: {}", one(&t.for_database(name))));
+            }
+            out
+        }),
+    );
+    report(
+        "report",
+        settings
+            .report_timezone()
+            .map(|tz| format!("calendar days in {}", tz.name())),
+    );
     let identity_given = settings.overrides.identity_file.is_some()
         || settings.file.encryption.identity_file.is_some();
     if identity_given {
@@ -407,6 +440,25 @@ pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {
     }
     .await;
     report("source", source);
+    report(
+        "metrics",
+        settings.metrics().map(|m| match m {
+            Some(m) => format!("textfile {}", m.textfile.display()),
+            None => "off (--metrics-file, LIFEBOAT_METRICS_FILE or [metrics] textfile)".into(),
+        }),
+    );
+    report(
+        "notify",
+        settings.notify().map(|n| match n {
+            // The URL is a secret: only where it came from is shown.
+            Some(n) => format!(
+                "{} webhook; URL from {}, not shown",
+                n.format.name(),
+                n.source
+            ),
+            None => "off (LIFEBOAT_WEBHOOK_URL, [notify] webhook_url_file)".into(),
+        }),
+    );
     if problems > 0 {
         return Err(lifeboat::Error::config(format!("{problems} problem(s) found")).into());
     }
@@ -523,4 +575,23 @@ pub fn pins(all: &std::collections::BTreeMap<String, lifeboat::repository::pins:
         };
         println!("{id:<24} {at:<20} {host:<16} {}", found.describe());
     }
+}
+
+/// After a report went to a file: its status on stderr, so a person or a cron log sees it.
+pub fn report_written(r: &lifeboat::report::Report, path: &std::path::Path) {
+    let per_db: Vec<String> = r
+        .databases
+        .iter()
+        .map(|d| format!("{} {}", d.name, d.status.label()))
+        .collect();
+    eprintln!(
+        "wrote the report to {}: {}{}",
+        path.display(),
+        r.status.label(),
+        if per_db.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", per_db.join(", "))
+        }
+    );
 }

@@ -26,7 +26,18 @@ pub struct ConfigFile {
     #[serde(default)]
     pub notify: NotifySection,
     #[serde(default)]
+    pub report: ReportSection,
+    #[serde(default)]
     pub retention: RetentionSection,
+}
+
+/// `lifeboat report`: how the compliance report groups time.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSection {
+    /// IANA time zone (`Europe/Berlin`) whose calendar days the report groups by, and in
+    /// which it shows times. Default: UTC.
+    pub timezone: Option<String>,
 }
 
 /// `lifeboat prune`'s policy (restic's `--keep-*`), used when no `--keep-*` flag is given.
@@ -113,7 +124,7 @@ pub struct MetricsSection {
 }
 
 /// Notifications on failure, breach and overdue backups.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifySection {
     /// The webhook's URL. It is a secret (chat webhooks carry their token in it): prefer
@@ -122,6 +133,20 @@ pub struct NotifySection {
     pub webhook_url_file: Option<PathBuf>,
     /// `json` (lifeboat's documented body) or `slack` (Slack-compatible `text` body).
     pub format: Option<String>,
+}
+
+/// The URL is a secret: debug output shows only whether it is set.
+impl std::fmt::Debug for NotifySection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifySection")
+            .field(
+                "webhook_url",
+                &self.webhook_url.as_ref().map(|_| "<redacted>"),
+            )
+            .field("webhook_url_file", &self.webhook_url_file)
+            .field("format", &self.format)
+            .finish()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -248,6 +273,17 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_hides_the_webhook_url() {
+        let cfg = ConfigFile::parse(
+            "[notify]\nwebhook_url = \"https://hooks.example.com/T0/sEcReT\"\nformat = \"slack\"\n",
+        )
+        .unwrap();
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("sEcReT"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+
+    #[test]
     fn full_file_parses() {
         let cfg = ConfigFile::parse(
             r#"
@@ -269,11 +305,24 @@ identity_file = "/keys/id.txt"
 [signing]
 key_file = "/keys/signing.key"
 trusted_keys = ["RWQ"]
+
+[targets]
+rpo = "26h"
+rto = "1h"
+
+[targets.database.billing]
+rpo = "2h"
+
+[report]
+timezone = "Europe/Berlin"
 "#,
         )
         .unwrap();
         assert_eq!(cfg.source.jobs, Some(4));
         assert_eq!(cfg.repository.s3_path_style, Some(true));
+        assert_eq!(cfg.targets.defaults.rpo.as_deref(), Some("26h"));
+        assert_eq!(cfg.targets.database["billing"].rpo.as_deref(), Some("2h"));
+        assert_eq!(cfg.report.timezone.as_deref(), Some("Europe/Berlin"));
     }
 
     #[test]

@@ -4,13 +4,15 @@
 
 mod file;
 mod redact;
+mod targets;
 mod time;
 
 pub use file::{
-    parse_size, AssertionConfig, ConfigFile, CountSetting, RetentionSection, Targets,
+    parse_size, AssertionConfig, ConfigFile, CountSetting, NotifySection, RetentionSection,
     TargetsSection,
 };
 pub use redact::redact_url;
+pub use targets::{parse_target, resolve_timezone, TargetPolicy, Targets};
 pub use time::{human_duration, parse_point_in_time};
 
 use std::path::PathBuf;
@@ -22,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::postgres::ConnSpec;
 use crate::repository::{Keys, Trust};
 use crate::retention::{self, Keep, Policy};
+use crate::signals::notify::{self, NotifySettings, WebhookUrl};
 use crate::storage::{StorageLocation, StorageSettings};
 
 /// Values given on the command line or in the environment; each wins over the file.
@@ -46,6 +49,8 @@ pub struct Overrides {
     pub trusted_keys_file: Option<PathBuf>,
     pub insecure_skip_signature: bool,
     pub segment_size: Option<String>,
+    /// `--metrics-file` / `LIFEBOAT_METRICS_FILE`.
+    pub metrics_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default)]
@@ -64,6 +69,12 @@ pub struct SourceSettings {
     pub globals: bool,
     pub pg_bin_dir: Option<PathBuf>,
     pub lock_timeout_secs: u64,
+}
+
+/// Where the Prometheus metrics textfile is written.
+#[derive(Debug, Clone)]
+pub struct MetricsSettings {
+    pub textfile: PathBuf,
 }
 
 pub const DEFAULT_PART_SIZE: u64 = 16 << 20;
@@ -269,6 +280,49 @@ impl Settings {
         Ok(all)
     }
 
+    /// Compliance targets, validated (`[targets]`, `[targets.database.<name>]`).
+    pub fn targets(&self) -> Result<TargetPolicy> {
+        TargetPolicy::resolve(&self.file.targets)
+    }
+
+    /// The time zone reports group days by and show times in (`[report] timezone`, UTC).
+    pub fn report_timezone(&self) -> Result<chrono_tz::Tz> {
+        resolve_timezone(self.file.report.timezone.as_deref())
+    }
+
+    /// The databases `[source] databases` names (for the report: databases expected to
+    /// have backups even before the first one exists).
+    pub fn configured_databases(&self) -> Vec<String> {
+        if self.overrides.databases.is_empty() {
+            self.file.source.databases.clone().unwrap_or_default()
+        } else {
+            self.overrides.databases.clone()
+        }
+    }
+
+    /// The metrics textfile, from `--metrics-file` / `LIFEBOAT_METRICS_FILE` or `[metrics]
+    /// textfile`; `None` when neither is set. Its directory must exist.
+    pub fn metrics(&self) -> Result<Option<MetricsSettings>> {
+        let (path, key) = match (&self.overrides.metrics_file, &self.file.metrics.textfile) {
+            (Some(p), _) => (p, "--metrics-file / LIFEBOAT_METRICS_FILE"),
+            (None, Some(p)) => (p, "[metrics] textfile"),
+            (None, None) => return Ok(None),
+        };
+        check_textfile(path, key)?;
+        Ok(Some(MetricsSettings {
+            textfile: path.clone(),
+        }))
+    }
+
+    /// The webhook, from `LIFEBOAT_WEBHOOK_URL` or `LIFEBOAT_WEBHOOK_URL_FILE`, else
+    /// `[notify] webhook_url_file` or `webhook_url`; the body format from
+    /// `LIFEBOAT_NOTIFY_FORMAT` or `[notify] format`. `None` when no URL is set.
+    pub fn notify(&self) -> Result<Option<NotifySettings>> {
+        resolve_notify(&self.file.notify, &|name| {
+            std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+        })
+    }
+
     /// Private keys, needed only to restore.
     pub fn identities(&self) -> Result<Vec<Identity>> {
         let path = self
@@ -316,9 +370,13 @@ impl Settings {
             None => policy_from_file(f)?,
         };
         policy.validate()?;
-        let timezone = match flags.timezone.as_ref().or(f.timezone.as_ref()) {
-            Some(name) => retention::parse_timezone(name)?,
-            None => chrono_tz::UTC,
+        let timezone = match (&flags.timezone, &f.timezone) {
+            (Some(name), _) => retention::parse_timezone(name)
+                .map_err(|e| e.with_note("--timezone / LIFEBOAT_TIMEZONE"))?,
+            (None, Some(name)) => {
+                retention::parse_timezone(name).map_err(|e| e.with_note("[retention] timezone"))?
+            }
+            (None, None) => chrono_tz::UTC,
         };
         Ok(RetentionSettings {
             policy,
@@ -369,6 +427,222 @@ pub fn default_jobs() -> usize {
         .map(|n| n.get())
         .unwrap_or(2)
         .max(2)
+}
+
+/// The textfile's directory must exist (lifeboat creates the file, not directories), and
+/// the path must name a file.
+fn check_textfile(path: &std::path::Path, key: &str) -> Result<()> {
+    if path.as_os_str().is_empty() {
+        return Err(Error::config(format!("{key} is empty")));
+    }
+    if path.is_dir() {
+        return Err(Error::config(format!(
+            "{key}: {} is a directory; name the file, e.g. {}",
+            path.display(),
+            path.join("lifeboat.prom").display()
+        )));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::config(format!(
+            "{key}: directory {} does not exist; create it, or name a file in an existing \
+             directory (node-exporter's --collector.textfile.directory)",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// `[notify]` under its environment variables; `env` looks a variable up (unit tests give
+/// their own). Each layer (environment, then file) may give the URL or a file holding it,
+/// not both.
+pub fn resolve_notify(
+    f: &NotifySection,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<NotifySettings>> {
+    let format = match (env("LIFEBOAT_NOTIFY_FORMAT"), &f.format) {
+        (Some(text), _) => notify::Format::parse(&text)
+            .map_err(|e| Error::config(format!("LIFEBOAT_NOTIFY_FORMAT: {e}")))?,
+        (None, Some(text)) => notify::Format::parse(text)
+            .map_err(|e| Error::config(format!("[notify] format: {e}")))?,
+        (None, None) => notify::Format::default(),
+    };
+    let (url, source) = match (
+        env("LIFEBOAT_WEBHOOK_URL"),
+        env("LIFEBOAT_WEBHOOK_URL_FILE"),
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(Error::config(
+                "both LIFEBOAT_WEBHOOK_URL and LIFEBOAT_WEBHOOK_URL_FILE are set; set one",
+            ))
+        }
+        (Some(url), None) => (url, "LIFEBOAT_WEBHOOK_URL".to_string()),
+        (None, Some(path)) => {
+            let key = format!("LIFEBOAT_WEBHOOK_URL_FILE ({path})");
+            (read_url_file(std::path::Path::new(&path), &key)?, key)
+        }
+        (None, None) => match (&f.webhook_url, &f.webhook_url_file) {
+            (Some(_), Some(_)) => {
+                return Err(Error::config(
+                    "[notify]: webhook_url and webhook_url_file are both set; keep one \
+                     (webhook_url_file keeps the secret out of the configuration file)",
+                ))
+            }
+            (Some(url), None) => (url.clone(), "[notify] webhook_url".to_string()),
+            (None, Some(path)) => {
+                let key = format!("[notify] webhook_url_file ({})", path.display());
+                (read_url_file(path, &key)?, key)
+            }
+            (None, None) => return Ok(None),
+        },
+    };
+    Ok(Some(NotifySettings {
+        url: WebhookUrl::parse(&url, &source)?,
+        format,
+        source,
+    }))
+}
+
+/// The first non-empty line of a file holding the webhook URL. Errors name the file,
+/// never what it holds.
+fn read_url_file(path: &std::path::Path, key: &str) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::config(format!("{key}: cannot read {}: {e}", path.display())))?;
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| Error::config(format!("{key}: {} is empty", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "https://hooks.example.com/services/T0/B0/sEcReT";
+
+    fn section(text: &str) -> NotifySection {
+        ConfigFile::parse(text).unwrap().notify
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn notify_is_off_without_a_url() {
+        assert!(resolve_notify(&section(""), &no_env).unwrap().is_none());
+        assert!(
+            resolve_notify(&section("[notify]\nformat = \"slack\"\n"), &no_env)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn notify_from_the_file_and_from_the_environment() {
+        let file = section(&format!(
+            "[notify]\nwebhook_url = \"{URL}\"\nformat = \"slack\"\n"
+        ));
+        let n = resolve_notify(&file, &no_env).unwrap().unwrap();
+        assert_eq!(n.format, notify::Format::Slack);
+        assert_eq!(n.source, "[notify] webhook_url");
+
+        let env = |name: &str| match name {
+            "LIFEBOAT_WEBHOOK_URL" => Some("http://127.0.0.1:9/hook".to_string()),
+            "LIFEBOAT_NOTIFY_FORMAT" => Some("json".to_string()),
+            _ => None,
+        };
+        let n = resolve_notify(&file, &env).unwrap().unwrap();
+        assert_eq!(n.source, "LIFEBOAT_WEBHOOK_URL");
+        assert_eq!(n.format, notify::Format::Json);
+    }
+
+    #[test]
+    fn notify_url_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hook");
+        std::fs::write(&path, format!("\n  {URL}  \n")).unwrap();
+        let file = section(&format!(
+            "[notify]\nwebhook_url_file = \"{}\"\n",
+            path.display()
+        ));
+        let n = resolve_notify(&file, &no_env).unwrap().unwrap();
+        assert!(n.source.contains("webhook_url_file"));
+        assert!(!format!("{n:?}").contains("sEcReT"));
+    }
+
+    #[test]
+    fn notify_errors_name_the_key_and_never_the_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = |text: &str| resolve_notify(&section(text), &no_env).unwrap_err();
+
+        let e = err("[notify]\nformat = \"teams\"\n");
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("[notify] format: `teams`"), "{e}");
+
+        let missing = dir.path().join("nope");
+        let e = err(&format!(
+            "[notify]\nwebhook_url_file = \"{}\"\n",
+            missing.display()
+        ));
+        assert!(e.to_string().contains("webhook_url_file"), "{e}");
+        assert!(
+            e.to_string().contains(&missing.display().to_string()),
+            "{e}"
+        );
+
+        let bad = dir.path().join("bad");
+        std::fs::write(&bad, "not a url sEcReT\n").unwrap();
+        let e = err(&format!(
+            "[notify]\nwebhook_url_file = \"{}\"\n",
+            bad.display()
+        ));
+        assert!(e.to_string().contains(&bad.display().to_string()), "{e}");
+        assert!(!e.to_string().contains("sEcReT"), "{e}");
+
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n\n").unwrap();
+        let e = err(&format!(
+            "[notify]\nwebhook_url_file = \"{}\"\n",
+            empty.display()
+        ));
+        assert!(e.to_string().contains("is empty"), "{e}");
+
+        let e = err(&format!(
+            "[notify]\nwebhook_url = \"{URL}\"\nwebhook_url_file = \"{}\"\n",
+            bad.display()
+        ));
+        assert!(e.to_string().contains("both set"), "{e}");
+        assert!(!e.to_string().contains("sEcReT"), "{e}");
+
+        let e = err("[notify]\nwebhook_url = \"ftp://example.com/sEcReT\"\n");
+        assert!(e.to_string().contains("[notify] webhook_url"), "{e}");
+        assert!(!e.to_string().contains("sEcReT"), "{e}");
+    }
+
+    #[test]
+    fn metrics_textfile_needs_an_existing_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::default();
+        assert!(settings.metrics().unwrap().is_none());
+
+        settings.file.metrics.textfile = Some(dir.path().join("lifeboat.prom"));
+        let m = settings.metrics().unwrap().unwrap();
+        assert_eq!(m.textfile, dir.path().join("lifeboat.prom"));
+
+        settings.overrides.metrics_file = Some(dir.path().join("missing/lifeboat.prom"));
+        let e = settings.metrics().unwrap_err().to_string();
+        assert!(e.contains("--metrics-file / LIFEBOAT_METRICS_FILE"), "{e}");
+        assert!(e.contains("does not exist"), "{e}");
+
+        settings.overrides.metrics_file = Some(dir.path().to_path_buf());
+        let e = settings.metrics().unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{e}");
+    }
 }
 
 #[cfg(test)]
@@ -436,7 +710,7 @@ mod retention_tests {
             ),
             (
                 "[retention]\nkeep_daily = 1\ntimezone = \"Europe/Atlantis\"\n",
-                "Europe/Atlantis",
+                "[retention] timezone",
             ),
         ] {
             let err = settings(toml)

@@ -324,3 +324,59 @@ fn at_picks_the_newest_backup_before_the_time_and_states_the_loss() {
         &["last tuesday", "is not a time"],
     );
 }
+
+#[test]
+fn keep_on_failure_leaves_the_failed_database_for_investigation() {
+    let pg = pg15();
+    let db = pg.create_db("verify_keep");
+    pg.psql(
+        &db,
+        "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2);",
+    );
+    let setup = Setup::new(pg.clone(), local_repo());
+    setup.backup(&db, &[]);
+    let scratch = crate::common::pg(18);
+    let mut env = setup.env();
+    env.retain(|(k, _)| k != "LIFEBOAT_PG_BIN_DIR");
+    env.push((
+        "LIFEBOAT_PG_BIN_DIR".into(),
+        scratch.bin.display().to_string(),
+    ));
+    let passing = write_config("p.toml", &format!("[[verify.assertion]]\ndatabase = \"{db}\"\nname = \"two\"\nsql = \"SELECT count(*) FROM t\"\nexpect = \"= 2\"\n"));
+    let failing = write_config("f.toml", &format!("[[verify.assertion]]\ndatabase = \"{db}\"\nname = \"three\"\nsql = \"SELECT count(*) FROM t\"\nexpect = \"= 3\"\n"));
+    let exists = |name: &str| {
+        scratch
+            .psql(
+                "postgres",
+                &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
+            )
+            .trim()
+            == "1"
+    };
+    let run = |config: &Path| {
+        let mut e = env.clone();
+        e.push(("LIFEBOAT_CONFIG".into(), config.display().to_string()));
+        lifeboat(
+            &[
+                "verify",
+                "--scratch-url",
+                &scratch.url,
+                "--keep-on-failure",
+                "--json",
+            ],
+            &e,
+        )
+    };
+    // Passing: dropped even with --keep-on-failure.
+    let out = run(&passing);
+    assert!(out.status.success(), "{}", text(&out));
+    let r = record(&String::from_utf8_lossy(&out.stdout));
+    assert!(!exists(r["databases"][0]["restored_as"].as_str().unwrap()));
+    // Failing: kept, and the output says where.
+    let out = run(&failing);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let r = record(&String::from_utf8_lossy(&out.stdout));
+    let kept = r["databases"][0]["restored_as"].as_str().unwrap();
+    assert!(exists(kept), "{kept} kept for investigation");
+    scratch.psql("postgres", &format!("DROP DATABASE \"{kept}\""));
+}
