@@ -434,22 +434,22 @@ pub enum Command {
 #[derive(Args, Debug, Default, Clone)]
 pub struct PolicyArgs {
     /// Keep the N newest backups (`unlimited` keeps all).
-    #[arg(long, value_name = "N", value_parser = Keep::parse)]
+    #[arg(long, value_name = "N", value_parser = Keep::parse, allow_negative_numbers = true)]
     pub keep_last: Option<Keep>,
     /// For the last N hours that have backups, keep the newest of each hour.
-    #[arg(long, value_name = "N", value_parser = Keep::parse)]
+    #[arg(long, value_name = "N", value_parser = Keep::parse, allow_negative_numbers = true)]
     pub keep_hourly: Option<Keep>,
     /// For the last N days that have backups, keep the newest of each day.
-    #[arg(long, value_name = "N", value_parser = Keep::parse)]
+    #[arg(long, value_name = "N", value_parser = Keep::parse, allow_negative_numbers = true)]
     pub keep_daily: Option<Keep>,
     /// For the last N weeks (Monday to Sunday) that have backups, keep the newest of each.
-    #[arg(long, value_name = "N", value_parser = Keep::parse)]
+    #[arg(long, value_name = "N", value_parser = Keep::parse, allow_negative_numbers = true)]
     pub keep_weekly: Option<Keep>,
     /// For the last N months that have backups, keep the newest of each month.
-    #[arg(long, value_name = "N", value_parser = Keep::parse)]
+    #[arg(long, value_name = "N", value_parser = Keep::parse, allow_negative_numbers = true)]
     pub keep_monthly: Option<Keep>,
     /// For the last N years that have backups, keep the newest of each year.
-    #[arg(long, value_name = "N", value_parser = Keep::parse)]
+    #[arg(long, value_name = "N", value_parser = Keep::parse, allow_negative_numbers = true)]
     pub keep_yearly: Option<Keep>,
     /// Keep every backup newer than the newest backup minus DURATION (e.g. 2d, 36h,
     /// 6months; a bare `m` is refused as ambiguous).

@@ -460,6 +460,12 @@ fn an_empty_policy_and_bad_settings_are_refused_before_anything_is_read() {
     .unwrap();
     let out = ok(lifeboat(&["prune", "--dry-run"], &env));
     assert!(out.contains("keep 7 daily, all yearly"), "{out}");
+    // restic's -1 for unlimited, as a flag.
+    let out = ok(lifeboat(
+        &["prune", "--dry-run", "--keep-monthly", "-1"],
+        &env,
+    ));
+    assert!(out.contains("keep all monthly"), "{out}");
     assert!(out.contains("no backups"), "{out}");
     fails(
         setup.run(&["pin", "20260101T000000000Z-0000"]),
