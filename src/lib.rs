@@ -16,10 +16,14 @@
 //! - [`report`]: RPO/RTO compliance from the repository's evidence (facts → compute → render)
 //! - [`signals`]: metrics textfile and webhook notifications after a run
 //! - [`demo`]: the self-contained first run
+//! - [`schedule`]: jobs on cron schedules (configuration, time zones, DST);
+//!   [`daemon`]: `lifeboat run`, which runs them; [`cancel`]: clean stops on SIGTERM/SIGINT
 
+pub mod cancel;
 pub mod check;
 pub mod config;
 pub mod crypto;
+pub mod daemon;
 pub mod demo;
 pub mod drill;
 pub mod dump;
@@ -31,6 +35,7 @@ pub mod progress;
 pub mod report;
 pub mod repository;
 pub mod restore;
+pub mod schedule;
 pub mod signals;
 pub mod storage;
 pub mod verify;

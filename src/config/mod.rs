@@ -7,7 +7,10 @@ mod redact;
 mod targets;
 mod time;
 
-pub use file::{parse_size, AssertionConfig, ConfigFile, NotifySection, TargetsSection};
+pub use file::{
+    parse_size, AssertionConfig, ConfigFile, JobSection, NotifySection, SchedulerSection,
+    TargetsSection,
+};
 pub use redact::redact_url;
 pub use targets::{parse_target, resolve_timezone, TargetPolicy, Targets};
 pub use time::{human_duration, parse_point_in_time};
