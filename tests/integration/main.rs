@@ -10,6 +10,7 @@ mod cluster;
 mod compat;
 mod consistency;
 mod crash;
+mod daemon;
 mod docs;
 mod drill;
 mod fidelity;
