@@ -10,15 +10,15 @@ use std::sync::Arc;
 
 use args::{Command, ConfigCommand, KeyCommand, ScheduleCommand, SourceArgs};
 use lifeboat::cancel::Cancel;
-use lifeboat::daemon::{self, DaemonOptions, Launcher};
-use lifeboat::schedule::SchedulerSpec;
 use lifeboat::config::{Overrides, Settings};
+use lifeboat::daemon::{self, DaemonOptions, Launcher};
 use lifeboat::dump::{self, BackupOptions};
 use lifeboat::progress::Progress;
 use lifeboat::report;
 use lifeboat::repository::lock::{LockKind, LockOptions};
 use lifeboat::repository::Repository;
 use lifeboat::restore::{self, RestoreOptions};
+use lifeboat::schedule::SchedulerSpec;
 use lifeboat::signals::{BackupRun, Signals, VerifyRun};
 use lifeboat::{crypto, demo, Error};
 
@@ -593,7 +593,10 @@ fn child_launcher(cli: &Cli) -> Result<Launcher> {
         ("LIFEBOAT_REPO", r.repo.clone()),
         ("LIFEBOAT_S3_ENDPOINT", r.s3_endpoint.clone()),
         ("LIFEBOAT_S3_REGION", r.s3_region.clone()),
-        ("LIFEBOAT_S3_PATH_STYLE", r.s3_path_style.map(|b| b.to_string())),
+        (
+            "LIFEBOAT_S3_PATH_STYLE",
+            r.s3_path_style.map(|b| b.to_string()),
+        ),
         ("LIFEBOAT_PART_SIZE", r.part_size.clone()),
         ("LIFEBOAT_AGE_RECIPIENTS", list(&r.recipients)),
         ("LIFEBOAT_AGE_RECIPIENTS_FILE", path(&r.recipients_file)),

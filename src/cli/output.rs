@@ -452,7 +452,11 @@ pub fn report_written(r: &lifeboat::report::Report, path: &std::path::Path) {
 
 /// `lifeboat schedule check`: the scheduler settings, then each job with its next runs in
 /// its own time zone (and in UTC).
-pub fn schedule_check(spec: &lifeboat::schedule::SchedulerSpec, next: usize, now: chrono::DateTime<chrono::Utc>) {
+pub fn schedule_check(
+    spec: &lifeboat::schedule::SchedulerSpec,
+    next: usize,
+    now: chrono::DateTime<chrono::Utc>,
+) {
     use lifeboat::schedule::{Missed, Overlap};
     println!(
         "scheduler: listen {}, at most {} job(s) at once, grace period {}, state file {}",

@@ -134,7 +134,12 @@ async fn terminate(
     match tokio::time::timeout(TERM_WAIT, child.wait()).await {
         Ok(status) => Ok((status?, false)),
         Err(_) => {
-            tracing::error!(job, pid, "the job did not stop within {}s of SIGTERM; killing it", TERM_WAIT.as_secs());
+            tracing::error!(
+                job,
+                pid,
+                "the job did not stop within {}s of SIGTERM; killing it",
+                TERM_WAIT.as_secs()
+            );
             child.kill().await?;
             Ok((child.wait().await?, true))
         }

@@ -10,14 +10,42 @@ use crate::signals::metrics::unix_seconds;
 
 /// The scheduler's metrics, each with one sample per job.
 const JOB_METRICS: &[(&str, &str, &str)] = &[
-    ("lifeboat_job_next_run_timestamp_seconds", "gauge", "When the job runs next (Unix time, jitter included)."),
-    ("lifeboat_job_last_success_timestamp_seconds", "gauge", "When the job last finished successfully (Unix time)."),
-    ("lifeboat_job_last_failure_timestamp_seconds", "gauge", "When the job last failed, timed out or was cancelled (Unix time)."),
-    ("lifeboat_job_last_duration_seconds", "gauge", "How long the job's last run took."),
-    ("lifeboat_job_last_exit_code", "gauge", "Exit code of the job's last run (README: exit codes; 128+N: ended by signal N)."),
+    (
+        "lifeboat_job_next_run_timestamp_seconds",
+        "gauge",
+        "When the job runs next (Unix time, jitter included).",
+    ),
+    (
+        "lifeboat_job_last_success_timestamp_seconds",
+        "gauge",
+        "When the job last finished successfully (Unix time).",
+    ),
+    (
+        "lifeboat_job_last_failure_timestamp_seconds",
+        "gauge",
+        "When the job last failed, timed out or was cancelled (Unix time).",
+    ),
+    (
+        "lifeboat_job_last_duration_seconds",
+        "gauge",
+        "How long the job's last run took.",
+    ),
+    (
+        "lifeboat_job_last_exit_code",
+        "gauge",
+        "Exit code of the job's last run (README: exit codes; 128+N: ended by signal N).",
+    ),
     ("lifeboat_job_running", "gauge", "1 while the job runs."),
-    ("lifeboat_job_overdue", "gauge", "1 when the job's last success is older than its schedule allows."),
-    ("lifeboat_job_skipped_total", "counter", "Runs skipped because the previous run had not finished."),
+    (
+        "lifeboat_job_overdue",
+        "gauge",
+        "1 when the job's last success is older than its schedule allows.",
+    ),
+    (
+        "lifeboat_job_skipped_total",
+        "counter",
+        "Runs skipped because the previous run had not finished.",
+    ),
 ];
 
 pub fn metrics(shared: &Shared) -> String {
@@ -41,7 +69,10 @@ pub fn metrics(shared: &Shared) -> String {
                 _ => None,
             };
             if let Some(v) = value {
-                lines.push(format!("{name}{{job=\"{}\"}} {v}\n", escape_label(&job.name)));
+                lines.push(format!(
+                    "{name}{{job=\"{}\"}} {v}\n",
+                    escape_label(&job.name)
+                ));
             }
         }
         if lines.is_empty() {

@@ -87,7 +87,10 @@ impl Daemon {
         let start = Instant::now();
         while !done(self) {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the daemon exited ({status}) before {what}:\n{}", self.log());
+                panic!(
+                    "the daemon exited ({status}) before {what}:\n{}",
+                    self.log()
+                );
             }
             assert!(
                 start.elapsed() < limit,
@@ -196,12 +199,11 @@ fn nightly_example_every_few_seconds(dir: &Path, port: u16) -> String {
             .unwrap()
             .iter()
             .map(|a| match a.as_str() {
-                Some(p) if p.starts_with("/var/lib/lifeboat/") => {
-                    dir.join(p.trim_start_matches("/var/lib/lifeboat/"))
-                        .display()
-                        .to_string()
-                        .into()
-                }
+                Some(p) if p.starts_with("/var/lib/lifeboat/") => dir
+                    .join(p.trim_start_matches("/var/lib/lifeboat/"))
+                    .display()
+                    .to_string()
+                    .into(),
                 _ => a.clone(),
             })
             .collect();
@@ -224,7 +226,10 @@ fn the_nightly_example_runs_for_real_and_serves_its_endpoints() {
     let setup = Setup::new(pg.clone(), s3_repo());
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = write_config(dir.path(), &nightly_example_every_few_seconds(dir.path(), port));
+    let config = write_config(
+        dir.path(),
+        &nightly_example_every_few_seconds(dir.path(), port),
+    );
     let mut env = setup.env();
     env.push(("LIFEBOAT_SOURCE".into(), pg.db_url(&db)));
     env.push(("LIFEBOAT_DATABASES".into(), db.clone()));
@@ -252,7 +257,10 @@ fn the_nightly_example_runs_for_real_and_serves_its_endpoints() {
     assert_eq!(backup["timezone"], "Europe/Berlin");
     assert_eq!(backup["command"][0], "backup");
     let next = chrono::DateTime::parse_from_rfc3339(backup["next_run"].as_str().unwrap()).unwrap();
-    assert!(next.timestamp() >= chrono::Utc::now().timestamp() - 3, "{backup}");
+    assert!(
+        next.timestamp() >= chrono::Utc::now().timestamp() - 3,
+        "{backup}"
+    );
     let report = job(&status, "daily-report");
     assert!(
         [0, 7].contains(&report["last"]["last_exit_code"].as_i64().unwrap()),
@@ -275,23 +283,32 @@ fn the_nightly_example_runs_for_real_and_serves_its_endpoints() {
             .and_then(|s| s["value"].as_f64())
     };
     let now = chrono::Utc::now().timestamp() as f64;
-    let success = sample("lifeboat_job_last_success_timestamp_seconds", "nightly-backup").unwrap();
+    let success = sample(
+        "lifeboat_job_last_success_timestamp_seconds",
+        "nightly-backup",
+    )
+    .unwrap();
     assert!(now - success < 240.0, "{metrics}");
-    assert!(sample("lifeboat_job_next_run_timestamp_seconds", "nightly-backup").unwrap() > now - 3.0);
+    assert!(
+        sample("lifeboat_job_next_run_timestamp_seconds", "nightly-backup").unwrap() > now - 3.0
+    );
     assert!(sample("lifeboat_job_last_duration_seconds", "nightly-verify").unwrap() > 0.0);
     assert_eq!(sample("lifeboat_job_overdue", "nightly-backup"), Some(0.0));
     assert!(sample("lifeboat_job_running", "nightly-backup").is_some());
     assert!(
-        families
-            .iter()
-            .any(|f| f["name"] == "lifeboat_backup_last_success_timestamp_seconds"
-                || f["name"].as_str().unwrap().starts_with("lifeboat_backup_")),
+        families.iter().any(
+            |f| f["name"] == "lifeboat_backup_last_success_timestamp_seconds"
+                || f["name"].as_str().unwrap().starts_with("lifeboat_backup_")
+        ),
         "the textfile's metrics are served too:\n{metrics}"
     );
 
     // One structured line per job start and end.
     let log = daemon.log();
-    assert!(log.contains("job started") && log.contains("job finished"), "{log}");
+    assert!(
+        log.contains("job started") && log.contains("job finished"),
+        "{log}"
+    );
     assert!(log.contains("run_id="), "{log}");
 
     let listed = ok(setup.run(&["list"]));
@@ -303,7 +320,10 @@ fn the_nightly_example_runs_for_real_and_serves_its_endpoints() {
     assert!(took < Duration::from_secs(120));
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("state.json")).unwrap()).unwrap();
-    assert!(!state["jobs"]["nightly-backup"]["last_success"].is_null(), "{state}");
+    assert!(
+        !state["jobs"]["nightly-backup"]["last_success"].is_null(),
+        "{state}"
+    );
 }
 
 /// SIGTERM to the daemon in the middle of a backup: after the grace period the backup is
@@ -361,12 +381,19 @@ schedule = "*/2 * * * * *"
     // Grace period 1s, then the backup's own clean cancellation.
     assert!(took < Duration::from_secs(30), "took {took:?}:\n{log}");
     assert!(log.contains("stopping the job (SIGTERM)"), "{log}");
-    assert!(log.contains("result=\"cancelled\"") || log.contains("result=cancelled"), "{log}");
+    assert!(
+        log.contains("result=\"cancelled\"") || log.contains("result=cancelled"),
+        "{log}"
+    );
     assert!(log.contains("exit_code=143"), "{log}");
 
     assert!(!process_exists(pid), "the backup process {pid} is left");
     assert_eq!(open_uploads(&bucket), 0, "a multipart upload is left open");
-    assert_eq!(keys_under(&bucket, "nightly/locks/"), Vec::<String>::new(), "a lock is left");
+    assert_eq!(
+        keys_under(&bucket, "nightly/locks/"),
+        Vec::<String>::new(),
+        "a lock is left"
+    );
     let listed = ok(setup.run(&["list"]));
     assert!(listed.contains("no backups"), "{listed}");
     assert!(
@@ -389,8 +416,17 @@ fn a_one_shot_backup_cancels_cleanly_on_sigterm() {
     let url = pg.db_url(&db);
     let mut child = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
         .args([
-            "backup", "--source", &url, "--database", &db, "--jobs", "1", "--split-size", "0",
-            "--compression-level", "1",
+            "backup",
+            "--source",
+            &url,
+            "--database",
+            &db,
+            "--jobs",
+            "1",
+            "--split-size",
+            "0",
+            "--compression-level",
+            "1",
         ])
         .envs(setup.env())
         .stdout(Stdio::null())
@@ -437,9 +473,8 @@ fn overlapping_triggers_are_skipped_or_queued() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let url = pg.db_url(&db);
-    let command = format!(
-        r#"["backup", "--source", "{url}", "--database", "{db}", "--lock-timeout", "3"]"#
-    );
+    let command =
+        format!(r#"["backup", "--source", "{url}", "--database", "{db}", "--lock-timeout", "3"]"#);
     let config = write_config(
         dir.path(),
         &format!(
@@ -476,7 +511,10 @@ overlap = "queue"
     let log = daemon.log();
     let _ = holder.kill();
     let _ = holder.wait();
-    assert!(job(&status, "skipper")["skipped"].as_u64().unwrap() >= 1, "{status}");
+    assert!(
+        job(&status, "skipper")["skipped"].as_u64().unwrap() >= 1,
+        "{status}"
+    );
     assert!(
         log.contains("run skipped: the previous run has not finished (overlap = \"skip\")")
             && log.contains("job=skipper"),
@@ -484,7 +522,11 @@ overlap = "queue"
     );
     assert!(log.contains("run queued"), "{log}");
     // The failed runs (table lock timeout) are recorded with their exit code.
-    assert_eq!(job(&status, "skipper")["last"]["last_exit_code"], 1, "{status}");
+    assert_eq!(
+        job(&status, "skipper")["last"]["last_exit_code"],
+        1,
+        "{status}"
+    );
     assert_eq!(job(&status, "skipper")["last"]["last_result"], "failure");
     daemon.sigterm();
     let (code, _) = daemon.wait_exit(Duration::from_secs(60));
@@ -517,17 +559,25 @@ overdue_after = "2s"
     );
     let env = vec![("LIFEBOAT_WEBHOOK_URL".to_string(), receiver.url("/hook"))];
     let mut daemon = Daemon::start(&config, port, &env, dir.path());
-    daemon.wait_for("the overdue notification arrived", Duration::from_secs(30), |_| {
-        !receiver.received().is_empty()
-    });
+    daemon.wait_for(
+        "the overdue notification arrived",
+        Duration::from_secs(30),
+        |_| !receiver.received().is_empty(),
+    );
     std::thread::sleep(Duration::from_secs(3));
     let got = receiver.received();
     assert_eq!(got.len(), 1, "raised once: {got:?}");
     let body: serde_json::Value = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(body["event"], "overdue", "{body}");
-    assert!(body["message"].as_str().unwrap().contains("yearly-drill"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("yearly-drill"),
+        "{body}"
+    );
     let (_, metrics) = get(port, "/metrics").unwrap();
-    assert!(metrics.contains("lifeboat_job_overdue{job=\"yearly-drill\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("lifeboat_job_overdue{job=\"yearly-drill\"} 1"),
+        "{metrics}"
+    );
     let status = status_json(port).unwrap();
     assert_eq!(job(&status, "yearly-drill")["overdue"], true);
     assert_eq!(job(&status, "yearly-drill")["runs"], 0);
@@ -547,14 +597,28 @@ fn schedule_check_accepts_every_example_in_schedules() {
             continue;
         }
         let out = ok(lifeboat(
-            &["schedule", "check", "--config", &path.display().to_string(), "--next", "3"],
+            &[
+                "schedule",
+                "check",
+                "--config",
+                &path.display().to_string(),
+                "--next",
+                "3",
+            ],
             &[],
         ));
-        assert!(out.contains("configuration OK"), "{}: {out}", path.display());
+        assert!(
+            out.contains("configuration OK"),
+            "{}: {out}",
+            path.display()
+        );
         assert!(out.contains("next 3 run(s)"), "{out}");
         checked += 1;
     }
-    assert!(checked >= 3, "expected the nightly, hourly and drill examples");
+    assert!(
+        checked >= 3,
+        "expected the nightly, hourly and drill examples"
+    );
 }
 
 /// A bad job is refused before the daemon starts, naming the job and the key; exit 2.
@@ -586,7 +650,11 @@ timezone = "Europe/Nowhere""#,
     ] {
         let config = write_config(dir.path(), &format!("[[job]]\nname = \"j\"\n{job}\n"));
         let config = config.display().to_string();
-        fails(lifeboat(&["schedule", "check", "--config", &config], &[]), 2, &[needle]);
+        fails(
+            lifeboat(&["schedule", "check", "--config", &config], &[]),
+            2,
+            &[needle],
+        );
         fails(lifeboat(&["run", "--config", &config], &[]), 2, &[needle]);
     }
 }
