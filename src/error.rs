@@ -112,6 +112,15 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The command was stopped by SIGTERM or SIGINT and cleaned up after itself: nothing
+    /// half-written is visible, and its repository lock is released. Exit 143 or 130.
+    #[error(
+        "cancelled by {}: stopped cleanly, nothing half-written was kept (run it again to \
+         complete it)",
+        signal.name()
+    )]
+    Cancelled { signal: crate::cancel::StopSignal },
+
     /// An error of a typed kind with a note on what was cleaned up after it.
     #[error("{error} ({note})")]
     Noted { error: Box<Error>, note: String },
@@ -243,6 +252,7 @@ impl Error {
                 what,
                 problem: format!("{problem} ({note})"),
             },
+            cancelled @ Error::Cancelled { .. } => cancelled,
             other => Error::Restore(format!("{other} ({note})")),
         }
     }
@@ -280,6 +290,7 @@ impl Error {
             | Error::Worker { .. }
             | Error::Notify(_)
             | Error::Io { .. } => 1,
+            Error::Cancelled { signal } => signal.exit_code(),
             Error::Noted { error, .. } => error.exit_code(),
         }
     }

@@ -17,10 +17,14 @@
 //! - [`report`]: RPO/RTO compliance from the repository's evidence (facts → compute → render)
 //! - [`signals`]: metrics textfile and webhook notifications after a run
 //! - [`demo`]: the self-contained first run
+//! - [`schedule`]: jobs on cron schedules (configuration, time zones, DST);
+//!   [`daemon`]: `lifeboat run`, which runs them; [`cancel`]: clean stops on SIGTERM/SIGINT
 
+pub mod cancel;
 pub mod check;
 pub mod config;
 pub mod crypto;
+pub mod daemon;
 pub mod demo;
 pub mod drill;
 pub mod dump;
@@ -34,6 +38,7 @@ pub mod report;
 pub mod repository;
 pub mod restore;
 pub mod retention;
+pub mod schedule;
 pub mod signals;
 pub mod storage;
 pub mod verify;

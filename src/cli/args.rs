@@ -414,6 +414,16 @@ pub enum Command {
         remove_all: bool,
     },
 
+    /// The scheduler daemon: run the [[job]]s of the configuration on their cron schedules,
+    /// each as a child `lifeboat` process, and serve /healthz, /readyz, /metrics and
+    /// /status on [scheduler] listen. SIGTERM/SIGINT: no new runs, running jobs finish
+    /// within [scheduler] grace_period, then are cancelled cleanly; exit 0.
+    Run,
+
+    /// Scheduler tools.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -500,6 +510,17 @@ impl From<ReportFormat> for lifeboat::report::Format {
             ReportFormat::Html => Self::Html,
         }
     }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ScheduleCommand {
+    /// Validate [scheduler] and every [[job]] (command lines, cron expressions, time zones,
+    /// durations) and print each job's next runs in its time zone.
+    Check {
+        /// How many upcoming runs to print per job.
+        #[arg(long, default_value_t = 5, value_name = "N")]
+        next: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]

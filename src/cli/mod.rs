@@ -8,8 +8,10 @@ pub use args::{Cli, LogFormat};
 use anyhow::{Context, Result};
 use std::sync::Arc;
 
-use args::{Command, ConfigCommand, KeyCommand, SourceArgs};
+use args::{Command, ConfigCommand, KeyCommand, ScheduleCommand, SourceArgs};
+use lifeboat::cancel::Cancel;
 use lifeboat::config::{Overrides, RetentionOverrides, Settings};
+use lifeboat::daemon::{self, DaemonOptions, Launcher};
 use lifeboat::dump::{self, BackupOptions};
 use lifeboat::progress::Progress;
 use lifeboat::report;
@@ -17,6 +19,7 @@ use lifeboat::repository::lock::{LockKind, LockOptions};
 use lifeboat::repository::pins::Pinned;
 use lifeboat::repository::{BackupId, Repository};
 use lifeboat::restore::{self, RestoreOptions};
+use lifeboat::schedule::SchedulerSpec;
 use lifeboat::signals::{BackupRun, Signals, VerifyRun};
 use lifeboat::{crypto, demo, Error};
 
@@ -65,10 +68,32 @@ fn lock_options(cli: &Cli) -> LockOptions {
     }
 }
 
+/// Runs the command. SIGTERM/SIGINT cancel it: `backup` and `run` stop cleanly by
+/// themselves (see `lifeboat::cancel`); any other command is stopped where it is (its
+/// repository lock is released as it is dropped). Either way the exit code is 143 or 130.
 pub async fn run(cli: Cli) -> Result<()> {
+    let cancel = Cancel::new();
+    cancel
+        .on_signals()
+        .context("installing the SIGTERM/SIGINT handlers")?;
+    if matches!(cli.command, Command::Backup { .. } | Command::Run) {
+        return dispatch(&cli, &cancel).await;
+    }
+    let mut work = Box::pin(dispatch(&cli, &cancel));
+    tokio::select! {
+        result = &mut work => return result,
+        _ = cancel.cancelled() => {}
+    }
+    drop(work);
+    // Cleanups spawned as the work was dropped (the lock's removal) get a moment to finish.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    Err(cancel.error().into())
+}
+
+async fn dispatch(cli: &Cli, cancel: &Cancel) -> Result<()> {
     match &cli.command {
         Command::Init => {
-            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let settings = Settings::load(cli.config.clone(), overrides(cli, None))?;
             let recipients = settings.recipients()?;
             let repo = open_repo(&settings).await?;
             let fps: Vec<String> = recipients.iter().map(crypto::fingerprint).collect();
@@ -91,7 +116,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             segment_size,
             json,
         } => {
-            let mut ov = overrides(&cli, Some(source));
+            let mut ov = overrides(cli, Some(source));
             ov.segment_size = segment_size.clone();
             ov.jobs = *jobs;
             ov.globals = *globals;
@@ -110,9 +135,10 @@ pub async fn run(cli: Cli) -> Result<()> {
                     settings.source()?,
                     settings.recipients()?,
                     &tuning,
-                    Progress::bytes("backing up", show_progress(&cli)),
+                    Progress::bytes("backing up", show_progress(cli)),
                 )?;
-                opts.lock = lock_options(&cli);
+                opts.lock = lock_options(cli);
+                opts.cancel = cancel.clone();
                 let repo = open_repo(&settings).await?;
                 let manifest = dump::backup(repo.clone(), opts).await?;
                 Ok::<_, Error>((manifest, repo.name()))
@@ -144,7 +170,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::List { json } => {
-            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let settings = Settings::load(cli.config.clone(), overrides(cli, None))?;
             let repo = open_repo(&settings).await?;
             repo.descriptor().await?;
             let all = repo.list_backups().await?;
@@ -156,7 +182,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Show { backup, json } => {
-            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let settings = Settings::load(cli.config.clone(), overrides(cli, None))?;
             let repo = open_repo(&settings).await?;
             repo.descriptor().await?;
             let m = repo.resolve(backup).await?;
@@ -183,7 +209,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             keep_old,
             json,
         } => {
-            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let settings = Settings::load(cli.config.clone(), overrides(cli, None))?;
             let at = at
                 .as_deref()
                 .map(lifeboat::config::parse_point_in_time)
@@ -200,8 +226,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                 allow_older_target: *allow_older_target,
                 globals: *globals,
                 pg_bin_dir: settings.pg_bin_dir(),
-                progress: Progress::bytes("restoring", show_progress(&cli)),
-                lock: lock_options(&cli),
+                progress: Progress::bytes("restoring", show_progress(cli)),
+                lock: lock_options(cli),
                 no_lock: *no_lock,
                 keep_old: *keep_old,
                 evidence: None,
@@ -232,7 +258,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             jobs,
             json,
         } => {
-            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let settings = Settings::load(cli.config.clone(), overrides(cli, None))?;
             let which = match (at, backup) {
                 (Some(at), _) => {
                     lifeboat::verify::Which::At(lifeboat::config::parse_point_in_time(at)?)
@@ -253,8 +279,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                 jobs: jobs.unwrap_or_else(lifeboat::config::default_jobs),
                 assertions: settings.assertions()?,
                 pg_bin_dir: settings.pg_bin_dir(),
-                progress: Progress::bytes("verifying", show_progress(&cli)),
-                lock: lock_options(&cli),
+                progress: Progress::bytes("verifying", show_progress(cli)),
+                lock: lock_options(cli),
             };
             let signals = Signals::from_settings(&settings)?;
             let identities = settings.identities()?;
@@ -282,13 +308,13 @@ pub async fn run(cli: Cli) -> Result<()> {
             jobs,
             json,
         } => {
-            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let settings = Settings::load(cli.config.clone(), overrides(cli, None))?;
             let scenario = lifeboat::drill::Scenario::load(scenario)?;
             let opts = lifeboat::drill::DrillOptions {
                 jobs: jobs.unwrap_or_else(lifeboat::config::default_jobs),
                 pg_bin_dir: settings.pg_bin_dir(),
-                progress: Progress::bytes("drill: restoring", show_progress(&cli)),
-                lock: lock_options(&cli),
+                progress: Progress::bytes("drill: restoring", show_progress(cli)),
+                lock: lock_options(cli),
                 output_dir: output_dir.clone(),
                 assertions: settings.assertions()?,
             };
@@ -316,7 +342,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             read_data_subset,
             json,
         } => {
-            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let settings = Settings::load(cli.config.clone(), overrides(cli, None))?;
             let read = match (read_data, read_data_subset) {
                 (_, Some(subset)) => lifeboat::check::ReadData::parse(subset)?,
                 (true, None) => lifeboat::check::ReadData::All,
@@ -350,7 +376,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             output,
             databases,
         } => {
-            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let settings = Settings::load(cli.config.clone(), overrides(cli, None))?;
             let targets = settings.targets()?;
             let params = report::ReportParams {
                 now: chrono::Utc::now(),
@@ -376,11 +402,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Forget { backups } => {
-            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let settings = Settings::load(cli.config.clone(), overrides(cli, None))?;
             let repo = open_repo(&settings).await?;
             repo.descriptor().await?;
             let lock = repo
-                .lock(LockKind::Exclusive, "forget", lock_options(&cli))
+                .lock(LockKind::Exclusive, "forget", lock_options(cli))
                 .await?;
             let result = async {
                 // Every id resolved, and none pinned, before anything is deleted.
@@ -418,7 +444,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             dry_run,
             json,
         } => {
-            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let settings = Settings::load(cli.config.clone(), overrides(cli, None))?;
             let retention = settings.retention(&RetentionOverrides {
                 policy: policy.policy(),
                 timezone: timezone.clone(),
@@ -433,7 +459,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 timezone: retention.timezone,
                 keep_verified: retention.keep_verified,
                 dry_run: *dry_run,
-                lock: lock_options(&cli),
+                lock: lock_options(cli),
             };
             let repo = open_repo(&settings).await?;
             let json = *json;
@@ -454,7 +480,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             reason,
             list,
         } => {
-            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let settings = Settings::load(cli.config.clone(), overrides(cli, None))?;
             let repo = open_repo(&settings).await?;
             repo.descriptor().await?;
             if *list {
@@ -463,7 +489,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             let wanted = backup.clone().unwrap_or_default();
             let lock = repo
-                .lock(LockKind::Shared, "pin", lock_options(&cli))
+                .lock(LockKind::Shared, "pin", lock_options(cli))
                 .await?;
             let result = async {
                 let id = repo.resolve_id(&wanted).await?;
@@ -487,11 +513,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Unpin { backup } => {
-            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let settings = Settings::load(cli.config.clone(), overrides(cli, None))?;
             let repo = open_repo(&settings).await?;
             repo.descriptor().await?;
             let lock = repo
-                .lock(LockKind::Shared, "unpin", lock_options(&cli))
+                .lock(LockKind::Shared, "unpin", lock_options(cli))
                 .await?;
             let result = async {
                 let id = match repo.resolve_id(backup).await {
@@ -514,7 +540,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("unpinned backup {id}: retention may delete it again");
         }
         Command::Unlock { remove_all } => {
-            let settings = Settings::load(cli.config.clone(), overrides(&cli, None))?;
+            let settings = Settings::load(cli.config.clone(), overrides(cli, None))?;
             let repo = open_repo(&settings).await?;
             repo.descriptor().await?;
             let removed = repo.unlock(*remove_all).await?;
@@ -532,8 +558,32 @@ pub async fn run(cli: Cli) -> Result<()> {
                 }
             );
         }
+        Command::Run => {
+            let settings = Settings::load(cli.config.clone(), overrides(cli, None))?;
+            let spec = scheduler_spec(&settings)?;
+            let opts = DaemonOptions {
+                spec,
+                launcher: child_launcher(cli)?,
+                signals: Signals::from_settings(&settings)?,
+                shutdown: cancel.clone(),
+            };
+            let report = daemon::run(opts).await?;
+            if !report.killed.is_empty() {
+                anyhow::bail!(
+                    "stopped, but job(s) {} did not end within {}s of SIGTERM and were killed; \
+                     the next backup cleans up what they left",
+                    report.killed.join(", "),
+                    daemon::child::TERM_WAIT.as_secs()
+                );
+            }
+        }
+        Command::Schedule(ScheduleCommand::Check { next }) => {
+            let settings = Settings::load(cli.config.clone(), overrides(cli, None))?;
+            let spec = scheduler_spec(&settings)?;
+            output::schedule_check(&spec, *next, chrono::Utc::now());
+        }
         Command::Config(ConfigCommand::Check { source }) => {
-            let settings = Settings::load(cli.config.clone(), overrides(&cli, Some(source)))?;
+            let settings = Settings::load(cli.config.clone(), overrides(cli, Some(source)))?;
             output::config_check(&settings).await?;
         }
         Command::Key(KeyCommand::Generate { output, signing }) => {
@@ -593,6 +643,106 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `[scheduler]` and `[[job]]`, each job's command line checked by the CLI's own parser.
+fn scheduler_spec(settings: &Settings) -> Result<SchedulerSpec, Error> {
+    // Only to place the state file beside it: `run` checks the textfile itself.
+    let textfile = (settings.overrides.metrics_file.clone())
+        .or_else(|| settings.file.metrics.textfile.clone());
+    SchedulerSpec::resolve(
+        &settings.file.scheduler,
+        &settings.file.job,
+        textfile.as_deref(),
+        &check_job_command,
+    )
+}
+
+/// A job's command line must parse as a lifeboat command that ends (not `run`/`schedule`).
+fn check_job_command(command: &[String]) -> std::result::Result<(), String> {
+    use clap::Parser;
+    let argv = std::iter::once("lifeboat".to_string()).chain(command.iter().cloned());
+    match Cli::try_parse_from(argv) {
+        Ok(parsed) => match parsed.command {
+            Command::Run | Command::Schedule(_) => Err(format!(
+                "`{}` cannot be a job; a job is one command that ends (backup, verify, check, \
+                 report, drill…)",
+                command.join(" ")
+            )),
+            _ => Ok(()),
+        },
+        Err(e) => {
+            let text = e.to_string();
+            let summary: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            Err(format!(
+                "`{}` is not a valid lifeboat command line: {}",
+                command.join(" "),
+                summary.join("; ").trim_start_matches("error: ")
+            ))
+        }
+    }
+}
+
+/// Jobs run this very binary with the daemon's global settings: `--config`, the log format
+/// and verbosity as arguments, the other global flags as their environment variables (the
+/// rest of the environment is inherited).
+fn child_launcher(cli: &Cli) -> Result<Launcher> {
+    let program = std::env::current_exe().context("locating the lifeboat binary for the jobs")?;
+    let mut base_args = Vec::new();
+    if let Some(config) = &cli.config {
+        let absolute = std::path::absolute(config)
+            .with_context(|| format!("resolving {}", config.display()))?;
+        base_args.push("--config".to_string());
+        base_args.push(absolute.display().to_string());
+    }
+    base_args.push("--log-format".into());
+    base_args.push(match cli.log_format {
+        LogFormat::Json => "json".into(),
+        LogFormat::Human => "human".into(),
+    });
+    base_args.extend((0..cli.verbose).map(|_| "-v".to_string()));
+    let r = &cli.repo;
+    if r.insecure_skip_signature {
+        base_args.push("--insecure-skip-signature".into());
+    }
+    let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.join(","));
+    let env = [
+        ("LIFEBOAT_REPO", r.repo.clone()),
+        ("LIFEBOAT_S3_ENDPOINT", r.s3_endpoint.clone()),
+        ("LIFEBOAT_S3_REGION", r.s3_region.clone()),
+        (
+            "LIFEBOAT_S3_PATH_STYLE",
+            r.s3_path_style.map(|b| b.to_string()),
+        ),
+        ("LIFEBOAT_PART_SIZE", r.part_size.clone()),
+        ("LIFEBOAT_AGE_RECIPIENTS", list(&r.recipients)),
+        ("LIFEBOAT_AGE_RECIPIENTS_FILE", path(&r.recipients_file)),
+        ("LIFEBOAT_AGE_IDENTITY_FILE", path(&r.identity_file)),
+        ("LIFEBOAT_PG_BIN_DIR", path(&r.pg_bin_dir)),
+        ("LIFEBOAT_SIGNING_KEY_FILE", path(&r.signing_key)),
+        ("LIFEBOAT_TRUSTED_KEYS", list(&r.trusted_keys)),
+        ("LIFEBOAT_TRUSTED_KEYS_FILE", path(&r.trusted_keys_file)),
+        ("LIFEBOAT_METRICS_FILE", path(&r.metrics_file)),
+        (
+            "LIFEBOAT_RETRY_LOCK",
+            r.retry_lock
+                .map(|d| humantime::format_duration(d).to_string()),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+    .collect();
+    Ok(Launcher {
+        program,
+        base_args,
+        env,
+    })
 }
 
 /// Progress bars only for a person at a terminal, never into log files or JSON logs.

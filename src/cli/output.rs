@@ -595,3 +595,59 @@ pub fn report_written(r: &lifeboat::report::Report, path: &std::path::Path) {
         }
     );
 }
+
+/// `lifeboat schedule check`: the scheduler settings, then each job with its next runs in
+/// its own time zone (and in UTC).
+pub fn schedule_check(
+    spec: &lifeboat::schedule::SchedulerSpec,
+    next: usize,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    use lifeboat::schedule::{Missed, Overlap};
+    println!(
+        "scheduler: listen {}, at most {} job(s) at once, grace period {}, state file {}",
+        spec.listen,
+        spec.max_concurrent,
+        humantime::format_duration(spec.grace_period),
+        spec.state_file.display()
+    );
+    for job in &spec.jobs {
+        println!();
+        println!("job {}: lifeboat {}", job.name, job.command.join(" "));
+        println!(
+            "  schedule \"{}\", read as {}; time zone {}",
+            job.schedule.source(),
+            job.schedule.dialect().describe(),
+            job.timezone.name()
+        );
+        let dur = |d: Option<std::time::Duration>| {
+            d.map(|d| humantime::format_duration(d).to_string())
+                .unwrap_or_else(|| "none".into())
+        };
+        println!(
+            "  overlap {}, missed runs {}, jitter {}, timeout {}, overdue after {}",
+            match job.overlap {
+                Overlap::Skip => "skip",
+                Overlap::Queue => "queue",
+            },
+            match job.missed {
+                Missed::RunOnce => "run-once",
+                Missed::Skip => "skip",
+            },
+            humantime::format_duration(job.jitter),
+            dur(job.timeout),
+            lifeboat::config::human_duration(job.overdue_threshold(now).num_seconds()),
+        );
+        println!("  next {next} run(s):");
+        for t in job.schedule.upcoming(job.timezone, now, next) {
+            let local = t.with_timezone(&job.timezone);
+            println!(
+                "    {}  ({})",
+                local.format("%a %Y-%m-%d %H:%M:%S %Z (%:z)"),
+                t.format("%Y-%m-%dT%H:%M:%SZ")
+            );
+        }
+    }
+    println!();
+    println!("configuration OK: {} job(s)", spec.jobs.len());
+}

@@ -29,6 +29,52 @@ pub struct ConfigFile {
     pub report: ReportSection,
     #[serde(default)]
     pub retention: RetentionSection,
+    #[serde(default)]
+    pub scheduler: SchedulerSection,
+    /// `[[job]]`: the daemon's jobs (`lifeboat run`, `lifeboat schedule check`).
+    #[serde(default)]
+    pub job: Vec<JobSection>,
+}
+
+/// `lifeboat run`: the scheduler daemon. Resolved and validated by
+/// [`crate::schedule::SchedulerSpec::resolve`].
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerSection {
+    /// Address of /healthz, /readyz, /metrics, /status. Default `127.0.0.1:9187`.
+    pub listen: Option<String>,
+    /// Jobs running at once, all jobs together. Default 1.
+    pub max_concurrent: Option<usize>,
+    /// After SIGTERM, how long running jobs may finish before they are cancelled. Default 10m.
+    pub grace_period: Option<String>,
+    /// Default time zone of the jobs' schedules (IANA name). Default UTC.
+    pub timezone: Option<String>,
+    /// Where the daemon keeps each job's last runs (JSON). Default: `lifeboat-scheduler.json`
+    /// beside the metrics textfile, else in the working directory.
+    pub state_file: Option<PathBuf>,
+}
+
+/// One `[[job]]`: a lifeboat command line on a cron schedule.
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct JobSection {
+    pub name: Option<String>,
+    /// The lifeboat command line after `lifeboat`, e.g. `["backup", "--globals"]`.
+    pub command: Option<Vec<String>>,
+    /// Cron expression: 5 fields (crontab) or 6/7 fields (seconds first, optional year).
+    pub schedule: Option<String>,
+    pub timezone: Option<String>,
+    /// Random delay up to this long after each scheduled instant, e.g. `5m`.
+    pub jitter: Option<String>,
+    /// `skip` (default) or `queue`: what a trigger does while the job still runs.
+    pub overlap: Option<String>,
+    /// `run-once` (default) or `skip`: runs missed while the daemon was down.
+    pub missed: Option<String>,
+    /// Stop the job (SIGTERM, then SIGKILL) after this long, e.g. `2h`.
+    pub timeout: Option<String>,
+    /// Raise the overdue alert when the last success is older than this. Default: twice
+    /// the schedule's interval.
+    pub overdue_after: Option<String>,
 }
 
 /// `lifeboat report`: how the compliance report groups time.

@@ -8,8 +8,8 @@ mod targets;
 mod time;
 
 pub use file::{
-    parse_size, AssertionConfig, ConfigFile, CountSetting, NotifySection, RetentionSection,
-    TargetsSection,
+    parse_size, AssertionConfig, ConfigFile, CountSetting, JobSection, NotifySection,
+    RetentionSection, SchedulerSection, TargetsSection,
 };
 pub use redact::redact_url;
 pub use targets::{parse_target, resolve_timezone, TargetPolicy, Targets};

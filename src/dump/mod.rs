@@ -127,6 +127,7 @@ async fn run_backup(
         tracing::info!(count = removed.len(), "cleaned up interrupted backups");
     }
 
+    opts.cancel.check()?;
     let id = BackupId::new(plan.started_at);
     let tx = repo.begin(backup_prefix(&id), &id.0).await?;
     tracing::info!(backup = %id, repository = %repo.name(), databases = plan.databases.len(), "backup started");
@@ -137,9 +138,10 @@ async fn run_backup(
         recipients: Arc::new(opts.recipients.clone()),
         hasher: hasher.clone(),
         opts: opts.encode.clone(),
+        cancel: opts.cancel.clone(),
     };
 
-    let result: Result<Manifest> = async {
+    let work = async {
         let globals = match &plan.pg_dumpall {
             Some(tool) => Some(dump_globals(&target, opts, tool).await?),
             None => None,
@@ -187,8 +189,8 @@ async fn run_backup(
             globals,
             databases: dbs,
         })
-    }
-    .await;
+    };
+    let result = until_cancelled(&opts.cancel, work).await;
 
     opts.progress.finish();
     // The manifest is the commit point: written last (signed), once every object is
@@ -211,6 +213,27 @@ async fn run_backup(
         "backup complete"
     );
     Ok(manifest)
+}
+
+/// How long the backup's writers get to notice a cancellation themselves (at their next
+/// write, abandoning their uploads) before the whole dump is dropped: a phase that writes
+/// nothing (waiting for a table lock) must not hold the stop up.
+const CANCEL_BACKSTOP: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs the dump; once cancelled, any failure it ends with is reported as the
+/// cancellation (its writers fail with "upload aborted" and the like).
+async fn until_cancelled(
+    cancel: &crate::cancel::Cancel,
+    work: impl std::future::Future<Output = Result<Manifest>>,
+) -> Result<Manifest> {
+    let result = tokio::select! {
+        result = work => result,
+        _ = cancel.cancelled_for(CANCEL_BACKSTOP) => Err(cancel.error()),
+    };
+    match result {
+        Err(_) if cancel.is_cancelled() => Err(cancel.error()),
+        other => other,
+    }
 }
 
 async fn select_databases(admin: &Client, source: &SourceSettings) -> Result<Vec<String>> {

@@ -1,6 +1,7 @@
 //! What a backup is asked to do, validated in the library so that any caller (the CLI, a
 //! future daemon) gets the same checks and defaults.
 
+use crate::cancel::Cancel;
 use crate::config::{self, SourceSettings};
 use crate::crypto::Recipient;
 use crate::error::{Error, Result};
@@ -19,6 +20,8 @@ pub struct BackupOptions {
     pub progress: Progress,
     /// How long to wait for an exclusive lock (a prune) to go away.
     pub lock: LockOptions,
+    /// Stops the backup cleanly (transaction aborted, lock released) when cancelled.
+    pub cancel: Cancel,
 }
 
 /// How to split and compress, as a caller gives it.
@@ -70,6 +73,7 @@ impl BackupOptions {
             split_bytes,
             progress,
             lock: LockOptions::default(),
+            cancel: Cancel::new(),
         })
     }
 

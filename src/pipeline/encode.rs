@@ -7,6 +7,7 @@ use tokio::task::JoinHandle;
 
 use super::channel::{Chunk, ChunkReceiver, HashingChannelWriter};
 use super::{CHANNEL_DEPTH, PLAIN_BLOCK};
+use crate::cancel::Cancel;
 use crate::crypto::{PlainHasher, Recipient};
 use crate::error::{Error, Result};
 use crate::repository::layout::segment_key;
@@ -59,6 +60,9 @@ pub struct WriteTarget {
     pub recipients: Arc<Vec<Recipient>>,
     pub hasher: PlainHasher,
     pub opts: EncodeOptions,
+    /// When cancelled, writers abandon their objects (uploads aborted) and fail with
+    /// [`Error::Cancelled`].
+    pub cancel: Cancel,
 }
 
 /// A segment to upload: its storage key and its bytes.
@@ -74,6 +78,7 @@ pub struct ObjectWriter {
     buf: BytesMut,
     encoder: JoinHandle<Result<ObjectStats>>,
     upload: JoinHandle<Result<()>>,
+    cancel: Cancel,
 }
 
 impl ObjectWriter {
@@ -100,6 +105,7 @@ impl ObjectWriter {
             buf: BytesMut::with_capacity(PLAIN_BLOCK),
             encoder,
             upload,
+            cancel: target.cancel.clone(),
         }
     }
 
@@ -116,13 +122,30 @@ impl ObjectWriter {
     }
 
     async fn send(&mut self, block: Bytes) -> Result<()> {
+        if self.cancel.is_cancelled() {
+            return Err(self.abandon().await);
+        }
         let tx = self.plain_tx.as_ref().ok_or_else(|| self.closed())?;
-        if tx.send(Chunk::Data(block)).await.is_err() {
+        let sent = tokio::select! {
+            sent = tx.send(Chunk::Data(block)) => sent,
+            _ = self.cancel.cancelled() => return Err(self.abandon().await),
+        };
+        if sent.is_err() {
             // The encoder or the upload stopped: report their error, not a broken pipe.
             self.plain_tx = None;
             return Err(self.failure().await);
         }
         Ok(())
+    }
+
+    /// Stops on cancellation: closes the input without its end, so the encoder stops and
+    /// the upload aborts (S3 multipart upload aborted, temporary file removed), and waits
+    /// for both, so nothing of the object is left in flight when this returns.
+    async fn abandon(&mut self) -> Error {
+        self.plain_tx = None;
+        let _ = (&mut self.encoder).await;
+        let _ = (&mut self.upload).await;
+        self.cancel.error()
     }
 
     fn closed(&self) -> Error {

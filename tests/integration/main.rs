@@ -11,6 +11,7 @@ mod compat;
 mod consistency;
 mod container;
 mod crash;
+mod daemon;
 mod docs;
 mod drill;
 mod fidelity;

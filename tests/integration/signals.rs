@@ -27,7 +27,7 @@ print(json.dumps(families))
 "#;
 
 /// Families as the official parser reads them; fails the test on anything it rejects.
-fn parse_with_prometheus_client(file: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn parse_with_prometheus_client(file: &Path) -> Vec<serde_json::Value> {
     let python = std::env::var("LIFEBOAT_TEST_PYTHON").expect(
         "LIFEBOAT_TEST_PYTHON is not set: run tests/servers.sh start and source \
          target/test-servers/env (it installs prometheus_client in the test venv)",
@@ -114,20 +114,20 @@ fn dir_names(dir: &Path) -> Vec<String> {
 // records what it got.
 
 #[derive(Debug, Clone)]
-struct Received {
-    method: String,
-    path: String,
-    headers: BTreeMap<String, String>,
-    body: Vec<u8>,
+pub(crate) struct Received {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) body: Vec<u8>,
 }
 
-struct Receiver {
+pub(crate) struct Receiver {
     port: u16,
     got: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Receiver {
-    fn start(statuses: &[u16]) -> Self {
+    pub(crate) fn start(statuses: &[u16]) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -153,11 +153,11 @@ impl Receiver {
         Receiver { port, got }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.got.lock().unwrap().clone()
     }
 }
