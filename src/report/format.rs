@@ -51,6 +51,21 @@ pub fn time(t: DateTime<Utc>, tz: Tz) -> String {
     t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
 }
 
+/// Where a worst-RPO gap runs: `window start` or its first moment, `→`, `now` or its last.
+pub fn gap_span(gap: &crate::report::model::Gap, tz: Tz) -> String {
+    let from = if gap.from_window_start {
+        "window start".to_string()
+    } else {
+        time(gap.from, tz)
+    };
+    let to = if gap.to_now {
+        "now".to_string()
+    } else {
+        time(gap.to, tz)
+    };
+    format!("{from} → {to}")
+}
+
 /// A moment to the second (for lists of evidence).
 pub fn time_exact(t: DateTime<Utc>, tz: Tz) -> String {
     t.with_timezone(&tz)

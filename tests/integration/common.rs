@@ -392,6 +392,15 @@ impl Setup {
             .expect("lifeboat starts")
     }
 
+    /// Starts a backup of `db` in the background with one job (slow on purpose, for tests
+    /// that interrupt or contend with it); `extra` adds flags (`--compression-level 19`…).
+    pub fn spawn_backup(&self, db: &str, extra: &[&str]) -> std::process::Child {
+        let url = self.pg.db_url(db);
+        let mut args = vec!["backup", "--source", &url, "--database", db, "--jobs", "1"];
+        args.extend_from_slice(extra);
+        self.spawn(&args)
+    }
+
     pub fn backup(&self, db: &str, extra: &[&str]) -> serde_json::Value {
         let url = self.pg.db_url(db);
         let mut args = vec!["backup", "--source", &url, "--database", db, "--json"];

@@ -10,19 +10,8 @@ fn kill_9_during_backup_leaves_no_backup_and_next_run_cleans_up() {
     pg.psql(&db, "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g+1)::text) AS s FROM generate_series(1, 3000000) g;");
     let setup = Setup::new(pg.clone(), local_repo());
     let root = setup.repo.local.clone().unwrap();
-    let url = pg.db_url(&db);
 
-    let mut child = setup.spawn(&[
-        "backup",
-        "--source",
-        &url,
-        "--database",
-        &db,
-        "--jobs",
-        "1",
-        "--compression-level",
-        "19",
-    ]);
+    let mut child = setup.spawn_backup(&db, &["--compression-level", "19"]);
     // Wait until the backup is writing data (a partial file exists), then SIGKILL it.
     wait_while_running(&mut child, "the backup writes data", || {
         walk(&root)
@@ -85,20 +74,7 @@ fn kill_9_during_an_s3_upload_leaves_no_open_multipart_upload_after_the_next_bac
     repo.env.push(("LIFEBOAT_PART_SIZE".into(), "5MiB".into()));
     let bucket = repo.bucket();
     let setup = Setup::new(pg.clone(), repo);
-    let url = pg.db_url(&db);
-    let mut child = setup.spawn(&[
-        "backup",
-        "--source",
-        &url,
-        "--database",
-        &db,
-        "--jobs",
-        "1",
-        "--split-size",
-        "0",
-        "--compression-level",
-        "1",
-    ]);
+    let mut child = setup.spawn_backup(&db, &["--split-size", "0", "--compression-level", "1"]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let open_uploads = || {
         rt.block_on(async {

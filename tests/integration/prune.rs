@@ -531,18 +531,7 @@ fn prune_waits_for_a_running_backups_lock_or_exits_6() {
     let setup = Setup::new(pg.clone(), local_repo());
     let first = setup.backup(&db, &["--compression-level", "1"]);
     let first_id = first["id"].as_str().unwrap().to_string();
-    let url = setup.pg.db_url(&db);
-    let mut backup = setup.spawn(&[
-        "backup",
-        "--source",
-        &url,
-        "--database",
-        &db,
-        "--jobs",
-        "1",
-        "--compression-level",
-        "19",
-    ]);
+    let mut backup = setup.spawn_backup(&db, &["--compression-level", "19"]);
     let locks = setup.repo.local.as_ref().unwrap().join("locks");
     wait_while_running(&mut backup, "the backup takes its lock", || {
         std::fs::read_dir(&locks).is_ok_and(|mut d| d.next().is_some())

@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 
 use super::svg;
 use super::zone;
-use crate::report::format::{duration, seconds, target, time, time_exact};
+use crate::report::format::{duration, gap_span, seconds, target, time, time_exact};
 use crate::report::model::*;
 
 /// Escapes text for HTML and SVG, in content and in quoted attributes.
@@ -331,19 +331,7 @@ fn stats(o: &mut String, d: &DatabaseReport, tz: Tz) {
         "worst-rpo",
         "Worst RPO (verified)",
         duration(f.worst_rpo.seconds),
-        format!(
-            "{} → {}",
-            if f.worst_rpo.from_window_start {
-                "window start".to_string()
-            } else {
-                time(f.worst_rpo.from, tz)
-            },
-            if f.worst_rpo.to_now {
-                "now".to_string()
-            } else {
-                time(f.worst_rpo.to, tz)
-            }
-        ),
+        gap_span(&f.worst_rpo, tz),
     );
     stat(
         "last-restore",

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::zone;
-use crate::report::format::{duration, seconds, target, time};
+use crate::report::format::{duration, gap_span, seconds, target, time};
 use crate::report::model::*;
 
 /// Escapes what Markdown (and the HTML it may carry) would interpret.
@@ -121,18 +121,9 @@ fn database(o: &mut String, d: &DatabaseReport, tz: chrono_tz::Tz) {
     let _ = writeln!(o, "\n- Current RPO: {}", opt(f.current_rpo_seconds));
     let _ = writeln!(
         o,
-        "- Worst RPO (largest gap between verified recovery points): {} ({} → {})",
+        "- Worst RPO (largest gap between verified recovery points): {} ({})",
         duration(f.worst_rpo.seconds),
-        if f.worst_rpo.from_window_start {
-            "window start".to_string()
-        } else {
-            time(f.worst_rpo.from, tz)
-        },
-        if f.worst_rpo.to_now {
-            "now".to_string()
-        } else {
-            time(f.worst_rpo.to, tz)
-        }
+        gap_span(&f.worst_rpo, tz)
     );
     let _ = writeln!(
         o,

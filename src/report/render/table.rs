@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::zone;
-use crate::report::format::{duration, seconds, target, time};
+use crate::report::format::{duration, gap_span, seconds, target, time};
 use crate::report::model::*;
 
 pub fn render(r: &Report) -> String {
@@ -73,19 +73,10 @@ fn database(o: &mut String, d: &DatabaseReport, tz: chrono_tz::Tz) {
     let opt = |v: Option<i64>| v.map_or("none".to_string(), duration);
     let _ = writeln!(
         o,
-        "figures: current RPO {}; worst RPO {} ({} → {}); highest backup age {}",
+        "figures: current RPO {}; worst RPO {} ({}); highest backup age {}",
         opt(f.current_rpo_seconds),
         duration(f.worst_rpo.seconds),
-        if f.worst_rpo.from_window_start {
-            "window start".to_string()
-        } else {
-            time(f.worst_rpo.from, tz)
-        },
-        if f.worst_rpo.to_now {
-            "now".to_string()
-        } else {
-            time(f.worst_rpo.to, tz)
-        },
+        gap_span(&f.worst_rpo, tz),
         opt(f.max_backup_age_seconds)
     );
     let _ = writeln!(
