@@ -237,7 +237,7 @@ pub async fn run(
         scenario: scenario.name.clone(),
         lifeboat_version: env!("CARGO_PKG_VERSION").into(),
         run_by: run_by(),
-        host: crate::verify::hostname(),
+        host: crate::repository::liveness::hostname(),
         repository: repo.name(),
         started_at,
         finished_at,
@@ -459,10 +459,7 @@ fn write_files(dir: &Path, report: &DrillReport) -> Result<Vec<PathBuf>> {
         ("json", json),
     ] {
         let path = dir.join(format!("drill-{}.{ext}", report.id));
-        let tmp = dir.join(format!(".drill-{}.{ext}.tmp", report.id));
-        std::fs::write(&tmp, text)
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        crate::report::write_atomically(&path, text.as_bytes())?;
         files.push(path);
     }
     Ok(files)

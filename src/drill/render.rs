@@ -3,6 +3,7 @@
 
 use super::{DrillReport, Figure};
 use crate::config::human_duration;
+use crate::report::render::html::esc;
 
 pub fn figure_text(f: &Figure) -> String {
     let secs = |s: f64| human_duration(s.round() as i64);
@@ -83,13 +84,6 @@ pub fn markdown(r: &DrillReport) -> String {
         }
     }
     s
-}
-
-fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 pub fn html(r: &DrillReport) -> String {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use futures::StreamExt;
 use tokio_postgres::Client;
 
-use super::digest::{LineDigester, RowDigest};
+use super::digest::{LineDigester, LineSplitter, RowDigest};
 use crate::config::AssertionConfig;
 use crate::error::{Error, Result};
 use crate::manifest::DatabaseBackup;
@@ -259,27 +259,34 @@ pub struct LoDigest {
 /// it streams, keeping only each object's size and hash.
 #[derive(Default)]
 pub struct LoScriptReader {
-    carry: Vec<u8>,
+    lines: LineSplitter,
+    state: LoScript,
+}
+
+/// What the script's lines said so far.
+#[derive(Default)]
+pub struct LoScript {
     current: Option<(u32, u64, blake3::Hasher)>,
     pub objects: BTreeMap<u32, LoDigest>,
     pub problem: Option<String>,
 }
 
 impl LoScriptReader {
-    pub fn update(&mut self, mut chunk: &[u8]) {
-        while let Some(end) = memchr::memchr(b'\n', chunk) {
-            if self.carry.is_empty() {
-                self.line(&chunk[..end]);
-            } else {
-                let mut line = std::mem::take(&mut self.carry);
-                line.extend_from_slice(&chunk[..end]);
-                self.line(&line);
-            }
-            chunk = &chunk[end + 1..];
-        }
-        self.carry.extend_from_slice(chunk);
+    pub fn update(&mut self, chunk: &[u8]) {
+        let state = &mut self.state;
+        self.lines.feed(chunk, |line| state.line(line));
     }
 
+    /// What the whole script held (a last line without its newline included).
+    pub fn finish(mut self) -> LoScript {
+        if let Some(line) = self.lines.rest() {
+            self.state.line(&line);
+        }
+        self.state
+    }
+}
+
+impl LoScript {
     fn line(&mut self, line: &[u8]) {
         const OPEN: &[u8] = b"SELECT pg_catalog.lo_open('";
         const WRITE: &[u8] = b"SELECT pg_catalog.lowrite(0, '\\x";
@@ -323,11 +330,12 @@ pub async fn large_objects(
     db: &DatabaseBackup,
 ) -> Result<CheckResult> {
     // Expected: the backup's script, read (and verified) again, kept as digests only.
-    let mut script = LoScriptReader::default();
+    let mut reader_of_script = LoScriptReader::default();
     let mut reader = source.open(&db.large_objects);
     while let Some(chunk) = reader.next().await? {
-        script.update(&chunk);
+        reader_of_script.update(&chunk);
     }
+    let script = reader_of_script.finish();
     if let Some(p) = script.problem {
         return Ok(result(
             "large-objects",
@@ -757,10 +765,11 @@ SELECT pg_catalog.lowrite(0, '\\x6865');\nSELECT pg_catalog.lowrite(0, '\\x6c6c6
 SELECT pg_catalog.lo_close(0);\nSELECT pg_catalog.lo_open('16386', 131072);\n\
 SELECT pg_catalog.lo_close(0);\nCOMMIT;\n";
         for cut in [1, 7, 50, script.len()] {
-            let mut r = LoScriptReader::default();
+            let mut reader = LoScriptReader::default();
             for c in script.chunks(cut) {
-                r.update(c);
+                reader.update(c);
             }
+            let r = reader.finish();
             assert!(r.problem.is_none());
             assert_eq!(r.objects.len(), 2);
             assert_eq!(r.objects[&16385].size, 5);

@@ -34,22 +34,22 @@ impl RowDigest {
     }
 }
 
-/// Feeds a stream cut at arbitrary places into a [`RowDigest`], a line at a time.
+/// Cuts a stream, split at arbitrary places, into lines (without their newline).
 #[derive(Debug, Default)]
-pub struct LineDigester {
-    digest: RowDigest,
-    /// The start of a row whose end has not arrived yet.
+pub struct LineSplitter {
+    /// The start of a line whose end has not arrived yet.
     carry: Vec<u8>,
 }
 
-impl LineDigester {
-    pub fn update(&mut self, mut chunk: &[u8]) {
+impl LineSplitter {
+    /// Calls `line` for every line `chunk` completes.
+    pub fn feed(&mut self, mut chunk: &[u8], mut line: impl FnMut(&[u8])) {
         while let Some(end) = memchr::memchr(b'\n', chunk) {
             if self.carry.is_empty() {
-                self.digest.add_row(&chunk[..end]);
+                line(&chunk[..end]);
             } else {
                 self.carry.extend_from_slice(&chunk[..end]);
-                self.digest.add_row(&self.carry);
+                line(&self.carry);
                 self.carry.clear();
             }
             chunk = &chunk[end + 1..];
@@ -57,10 +57,29 @@ impl LineDigester {
         self.carry.extend_from_slice(chunk);
     }
 
+    /// The last line, when the stream did not end with a newline.
+    pub fn rest(self) -> Option<Vec<u8>> {
+        (!self.carry.is_empty()).then_some(self.carry)
+    }
+}
+
+/// Feeds a stream cut at arbitrary places into a [`RowDigest`], a line at a time.
+#[derive(Debug, Default)]
+pub struct LineDigester {
+    digest: RowDigest,
+    lines: LineSplitter,
+}
+
+impl LineDigester {
+    pub fn update(&mut self, chunk: &[u8]) {
+        let digest = &mut self.digest;
+        self.lines.feed(chunk, |row| digest.add_row(row));
+    }
+
     /// The digest; a last row without its newline still counts.
     pub fn finish(mut self) -> RowDigest {
-        if !self.carry.is_empty() {
-            self.digest.add_row(&self.carry);
+        if let Some(row) = self.lines.rest() {
+            self.digest.add_row(&row);
         }
         self.digest
     }

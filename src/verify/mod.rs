@@ -192,7 +192,7 @@ async fn verify_locked(
         id: VerificationRecord::new_id(finished_at),
         backup: manifest.id.clone(),
         lifeboat_version: env!("CARGO_PKG_VERSION").into(),
-        host: hostname(),
+        host: crate::repository::liveness::hostname(),
         started_at,
         finished_at,
         target,
@@ -381,13 +381,6 @@ fn warn_unused_assertions(manifest: &Manifest, assertions: &[AssertionConfig]) {
             );
         }
     }
-}
-
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 impl Verified {

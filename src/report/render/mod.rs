@@ -1,7 +1,7 @@
 //! The report's formats: a terminal table (default), Markdown, JSON (the model serialized,
 //! docs/report-schema.md) and one self-contained HTML file. Renderers only read the model.
 
-mod html;
+pub(crate) mod html;
 mod markdown;
 pub mod svg;
 mod table;
