@@ -154,20 +154,11 @@ pub(crate) async fn restore_manifest(
 ) -> Result<RestoreReport> {
     let started = Instant::now();
     let db = pick_database(manifest, opts.database.as_deref())?.clone();
-    check_identities(manifest, &identities)?;
-    let hasher = plain_hasher(manifest, &identities)?;
+    let source = Source::of_backup(repo, manifest, identities)?;
     let tables = if opts.tables.is_empty() {
         None
     } else {
         Some(select::resolve(&db, &opts.tables)?)
-    };
-    let source = Source {
-        read: ReadSource {
-            store: repo.store().clone(),
-            prefix: backup_prefix(&BackupId(manifest.id.clone())),
-            identities: Arc::new(identities),
-            hasher,
-        },
     };
     let psql = PgTools::new(opts.pg_bin_dir.clone()).newest("psql")?;
 
@@ -455,6 +446,26 @@ pub fn plain_hasher(manifest: &Manifest, identities: &[Identity]) -> Result<Plai
             object: format!("manifest of backup {}", manifest.id),
             reason: format!("unknown plaintext hash `{other}`"),
         }),
+    }
+}
+
+impl Source {
+    /// The objects of a backup, read with `identities` (checked to open it first) and its
+    /// plaintext hashes.
+    pub fn of_backup(
+        repo: &Repository,
+        manifest: &Manifest,
+        identities: Vec<Identity>,
+    ) -> Result<Source> {
+        check_identities(manifest, &identities)?;
+        Ok(Source {
+            read: ReadSource {
+                store: repo.store().clone(),
+                prefix: backup_prefix(&BackupId(manifest.id.clone())),
+                hasher: plain_hasher(manifest, &identities)?,
+                identities: Arc::new(identities),
+            },
+        })
     }
 }
 

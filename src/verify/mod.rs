@@ -22,14 +22,13 @@ use crate::config::AssertionConfig;
 use crate::crypto::Identity;
 use crate::error::{Error, Result};
 use crate::manifest::{DatabaseBackup, Manifest};
-use crate::pipeline::ReadSource;
 use crate::postgres::{PgTool, PgTools};
 use crate::repository::lock::{LockKind, LockOptions};
 use crate::repository::records::{
     CheckResult, DatabaseVerification, Stage, VerificationRecord, RECORD_FORMAT_VERSION,
     VERIFICATION_FORMAT,
 };
-use crate::repository::{backup_prefix, BackupId, Repository};
+use crate::repository::Repository;
 use crate::restore::{self, Evidence, RestoreOptions, Source};
 use scratch::Scratch;
 
@@ -104,16 +103,8 @@ async fn verify_locked(
         }
     };
     let databases = pick_databases(&manifest, &opts.databases)?;
-    restore::check_identities(&manifest, &identities)?;
+    let source = Source::of_backup(repo, &manifest, identities.clone())?;
     warn_unused_assertions(&manifest, &opts.assertions);
-    let source = Source {
-        read: ReadSource {
-            store: repo.store().clone(),
-            prefix: backup_prefix(&BackupId(manifest.id.clone())),
-            identities: Arc::new(identities.clone()),
-            hasher: restore::plain_hasher(&manifest, &identities)?,
-        },
-    };
 
     // 2. The scratch server, and the tools for it.
     let mut scratch = Scratch::start(&opts.scratch, &manifest).await?;
