@@ -344,16 +344,9 @@ impl From<Error> for StepFailed {
 fn run_by() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| {
-            let uid = std::fs::read_to_string("/proc/self/status")
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find(|l| l.starts_with("Uid:"))
-                        .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
-                })
-                .unwrap_or_else(|| "?".into());
-            format!("uid {uid}")
+        .unwrap_or_else(|_| match crate::repository::liveness::uid() {
+            Some(uid) => format!("uid {uid}"),
+            None => "uid ?".into(),
         })
 }
 

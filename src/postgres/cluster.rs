@@ -285,14 +285,7 @@ fn set_mode(path: &Path, mode: u32) -> Result<()> {
 }
 
 fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
-                .unwrap_or(false)
-        })
-        .unwrap_or(false)
+    crate::repository::liveness::uid() == Some(0)
 }
 
 fn free_port() -> Result<u16> {
