@@ -12,6 +12,16 @@ fn scenario(dir: &Path, text: &str) -> std::path::PathBuf {
     p
 }
 
+fn run_drill(setup: &Setup, scenario: &Path, out_dir: &Path) -> std::process::Output {
+    setup.run(&[
+        "drill",
+        "--scenario",
+        &scenario.display().to_string(),
+        "--output-dir",
+        &out_dir.display().to_string(),
+    ])
+}
+
 fn report_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut v: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -84,13 +94,7 @@ expect = "= 500"
         ),
     );
     let out_dir = dir.path().join("reports");
-    let out = ok(setup.run(&[
-        "drill",
-        "--scenario",
-        &file.display().to_string(),
-        "--output-dir",
-        &out_dir.display().to_string(),
-    ]));
+    let out = ok(run_drill(&setup, &file, &out_dir));
     assert!(out.contains("PASSED"), "{out}");
     let files = report_files(&out_dir);
     assert_eq!(files.len(), 3, "{files:?}");
@@ -178,17 +182,7 @@ fn a_failed_drill_still_writes_its_report_and_exits_with_the_cause() {
         "name = \"too early\"\nat = \"2001-01-01 00:00\"\n",
     );
     let out_dir = dir.path().join("early");
-    fails(
-        setup.run(&[
-            "drill",
-            "--scenario",
-            &file.display().to_string(),
-            "--output-dir",
-            &out_dir.display().to_string(),
-        ]),
-        1,
-        &["backup chosen"],
-    );
+    fails(run_drill(&setup, &file, &out_dir), 1, &["backup chosen"]);
     assert_eq!(report_files(&out_dir).len(), 3);
 
     // A target missed (an RTO of a millisecond): exit 7, report written, status FAILED.
@@ -197,17 +191,7 @@ fn a_failed_drill_still_writes_its_report_and_exits_with_the_cause() {
         &format!("name = \"impatient\"\ndatabases = [\"{db}\"]\n[targets]\nrto = \"1ms\"\n"),
     );
     let out_dir = dir.path().join("rto");
-    fails(
-        setup.run(&[
-            "drill",
-            "--scenario",
-            &file.display().to_string(),
-            "--output-dir",
-            &out_dir.display().to_string(),
-        ]),
-        7,
-        &["RTO", "missed"],
-    );
+    fails(run_drill(&setup, &file, &out_dir), 7, &["RTO", "missed"]);
     let json = report_files(&out_dir)
         .into_iter()
         .find(|p| p.extension().unwrap() == "json")
