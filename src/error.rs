@@ -73,6 +73,13 @@ pub enum Error {
     )]
     Pinned { id: String, reason: String },
 
+    /// S3 Object Lock still retains it: no one can delete it yet, and lifeboat does not try.
+    #[error(
+        "{what} is under S3 Object Lock until {until}: it cannot be deleted before then; \
+         `lifeboat prune` keeps it and deletes it on a run after that date"
+    )]
+    Retained { what: String, until: String },
+
     #[error(
         "repository {repo} is locked by {holder}; wait for it to finish, retry with \
          --retry-lock DURATION, or if that process is gone, remove the lock with `lifeboat unlock`"
@@ -287,6 +294,7 @@ impl Error {
             | Error::Restore(_)
             | Error::BackupNotFound { .. }
             | Error::Pinned { .. }
+            | Error::Retained { .. }
             | Error::Worker { .. }
             | Error::Notify(_)
             | Error::Io { .. } => 1,

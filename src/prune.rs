@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::Result;
 use crate::repository::catalog::{Listed, DEBRIS_GRACE_HOURS};
+use crate::repository::layout::manifest_key;
 use crate::repository::lock::{LockGuard, LockKind, LockOptions};
 use crate::repository::{BackupId, Repository, SignatureStatus};
 use crate::retention::{self, Entry, Policy, Protections, Row};
@@ -163,6 +164,7 @@ async fn survey(repo: &Repository, opts: &PruneOptions, now: DateTime<Utc>) -> R
             .collect(),
         verified,
         keep_verified: opts.keep_verified,
+        retained: retained(repo, &listed, now).await?,
     };
     let plan = retention::plan(&opts.policy, &entries, &protections, opts.timezone, now);
 
@@ -202,6 +204,27 @@ async fn survey(repo: &Repository, opts: &PruneOptions, now: DateTime<Utc>) -> R
         debris_removed: 0,
         debris_grace_hours: DEBRIS_GRACE_HOURS,
     })
+}
+
+/// On a store with Object Lock: the backups still retained, and until when (the manifest's
+/// date, the latest of the backup's objects). Elsewhere nothing, without a request.
+async fn retained(
+    repo: &Repository,
+    listed: &[Listed],
+    now: DateTime<Utc>,
+) -> Result<BTreeMap<String, DateTime<Utc>>> {
+    let mut out = BTreeMap::new();
+    if repo.store().object_lock().is_none() {
+        return Ok(out);
+    }
+    for l in listed {
+        let id = BackupId(l.manifest.id.clone());
+        let meta = repo.store().head(&manifest_key(&id)).await?;
+        if let Some(until) = meta.and_then(|m| m.retain_until).filter(|t| *t > now) {
+            out.insert(id.0, until);
+        }
+    }
+    Ok(out)
 }
 
 /// Backup id → databases that passed a verification whose record is signed by a trusted

@@ -209,6 +209,11 @@ pub struct RepositorySection {
     pub upload_concurrency: Option<usize>,
     /// Stored size after which a stream continues in a new object, e.g. "16GiB".
     pub segment_size: Option<String>,
+    /// S3 Object Lock for backups and records: `governance` or `compliance`.
+    pub object_lock_mode: Option<String>,
+    /// How long each locked object is retained after it is written, e.g. "30d". Unset:
+    /// `[retention] keep_within`, else `[targets] min_retention`.
+    pub object_lock_retain: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

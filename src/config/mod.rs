@@ -25,7 +25,7 @@ use crate::postgres::ConnSpec;
 use crate::repository::{Keys, Trust};
 use crate::retention::{self, Keep, Policy};
 use crate::signals::notify::{self, NotifySettings, WebhookUrl};
-use crate::storage::{StorageLocation, StorageSettings};
+use crate::storage::{LockMode, ObjectLock, StorageLocation, StorageSettings};
 
 /// Values given on the command line or in the environment; each wins over the file.
 #[derive(Debug, Default, Clone)]
@@ -110,6 +110,7 @@ impl Settings {
             )));
         }
         let upload_concurrency = f.upload_concurrency.unwrap_or(4).max(1);
+        let object_lock = self.object_lock(&location)?;
         Ok(StorageSettings {
             location,
             endpoint: o
@@ -122,7 +123,55 @@ impl Settings {
             path_style: o.s3_path_style.or(f.s3_path_style).unwrap_or(false),
             part_size,
             upload_concurrency,
+            object_lock,
         })
+    }
+
+    /// `[repository] object_lock_mode` and how long: `object_lock_retain`, or derived from
+    /// the retention policy (`keep_within`: every backup that young is kept) or the
+    /// `min_retention` target. Only for S3 repositories.
+    fn object_lock(&self, location: &StorageLocation) -> Result<Option<ObjectLock>> {
+        let f = &self.file.repository;
+        let Some(mode) = &f.object_lock_mode else {
+            if f.object_lock_retain.is_some() {
+                return Err(Error::config(
+                    "[repository] object_lock_retain is set without object_lock_mode; add \
+                     object_lock_mode = \"governance\" or \"compliance\"",
+                ));
+            }
+            return Ok(None);
+        };
+        let mode =
+            LockMode::parse(mode).map_err(|e| e.with_note("[repository] object_lock_mode"))?;
+        if !matches!(location, StorageLocation::S3 { .. }) {
+            return Err(Error::config(format!(
+                "[repository] object_lock_mode needs an S3 repository; `{location}` is a \
+                 directory (protect it with the filesystem or a WORM mount instead)"
+            )));
+        }
+        let (key, text) = [
+            ("[repository] object_lock_retain", &f.object_lock_retain),
+            ("[retention] keep_within", &self.file.retention.keep_within),
+            (
+                "[targets] min_retention",
+                &self.file.targets.defaults.min_retention,
+            ),
+        ]
+        .into_iter()
+        .find_map(|(k, v)| v.as_ref().map(|t| (k, t)))
+        .ok_or_else(|| {
+            Error::config(
+                "[repository] object_lock_mode is set but nothing says how long to retain: set \
+                 object_lock_retain (e.g. \"30d\"), or [retention] keep_within",
+            )
+        })?;
+        let retain =
+            targets::parse_target(text).map_err(|e| Error::config(format!("{key}: {e}")))?;
+        Ok(Some(ObjectLock {
+            mode,
+            retain,
+            exempt: crate::repository::layout::lock_exempt,
+        }))
     }
 
     pub fn source(&self) -> Result<SourceSettings> {

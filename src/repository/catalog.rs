@@ -267,7 +267,14 @@ impl Repository {
             // The listing is a moment old: a backup that completed since then is not touched.
             if found.abandoned && !self.is_complete(&found.id).await? {
                 let prefix = backup_prefix(&found.id);
-                let n = self.delete_incomplete(&prefix).await?;
+                let n = match self.delete_incomplete(&prefix).await {
+                    Ok(n) => n,
+                    Err(Error::Retained { until, .. }) => {
+                        tracing::info!(backup = %found.id, until, "an incomplete backup is still under Object Lock; it is removed on a run after that date");
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 self.store()
                     .remove_debris(&prefix, Duration::zero())
                     .await?;

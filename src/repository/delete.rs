@@ -18,10 +18,18 @@ impl Repository {
         }
         lock.check_fresh()?;
         let manifest = manifest_key(id);
-        if self.store().head(&manifest).await?.is_none() {
+        let Some(meta) = self.store().head(&manifest).await? else {
             return Err(Error::BackupNotFound {
                 repo: self.name(),
                 id: id.0.clone(),
+            });
+        };
+        // The manifest is written last, so it is retained longest: once its date has
+        // passed, so have those of the objects it names.
+        if let Some(until) = meta.retain_until.filter(|t| *t > chrono::Utc::now()) {
+            return Err(Error::Retained {
+                what: format!("backup {id}"),
+                until: until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             });
         }
         if let Some(pin) = self.pin_of(&id.0).await? {

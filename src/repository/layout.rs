@@ -14,6 +14,15 @@ pub const IN_PROGRESS_NAME: &str = "in-progress.json";
 /// A signed document `x` has its minisign signature beside it at `x.minisig`.
 pub const SIGNATURE_SUFFIX: &str = ".minisig";
 
+/// Whether a key is written without S3 Object Lock: what the repository rewrites or removes
+/// in routine work (locks, in-progress markers, pins). Everything else — the descriptor,
+/// backups' objects, manifests, signatures, records — is written once and may be locked.
+pub fn lock_exempt(key: &str) -> bool {
+    key.starts_with(LOCKS_DIR)
+        || key.starts_with(super::pins::PINS_DIR)
+        || key.ends_with(IN_PROGRESS_NAME)
+}
+
 /// A backup's id: its start time in UTC to the millisecond plus a random suffix, so ids
 /// sort by start time (which `latest` relies on) and two backups started at once do not
 /// collide. Format 1 ids had whole seconds (`20261124T043254Z-e098`); they stay valid.

@@ -49,6 +49,8 @@ pub struct Protections {
     pub verified: BTreeMap<String, BTreeSet<String>>,
     /// Keep the newest verified backup of each history.
     pub keep_verified: bool,
+    /// Backups S3 Object Lock still retains, and until when: no one can delete them yet.
+    pub retained: BTreeMap<String, DateTime<Utc>>,
 }
 
 /// One backup's line in the plan.
@@ -149,6 +151,12 @@ pub fn plan(
         let mut own = Vec::new();
         if let Some(pin) = protections.pins.get(&e.id) {
             own.push(format!("pinned{}", describe_pin(pin)));
+        }
+        if let Some(until) = protections.retained.get(&e.id).filter(|t| **t > now) {
+            own.push(format!(
+                "object lock until {}",
+                until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ));
         }
         if !e.counted {
             own.push(UNCOUNTED_REASON.to_string());

@@ -673,6 +673,7 @@ fn pins_verified_and_untrusted_backups_are_protected() {
             ("n2".to_string(), BTreeSet::from(["app".to_string()])),
         ]),
         keep_verified: true,
+        ..Default::default()
     };
     let got = plan(&last1, &entries, &protections, chrono_tz::UTC, now);
     assert_eq!(
@@ -707,4 +708,18 @@ fn pins_verified_and_untrusted_backups_are_protected() {
     };
     let got = plan(&last1, &entries, &bare, chrono_tz::UTC, now);
     assert_eq!(rows(&got)[1], row("h1", true, &["pinned"]));
+    // Object Lock keeps what it still retains, and nothing once its date has passed.
+    let locked = Protections {
+        retained: BTreeMap::from([
+            ("h1".to_string(), t("2025-04-02 00:00:00")),
+            ("n2".to_string(), t("2025-03-31 00:00:00")),
+        ]),
+        ..Default::default()
+    };
+    let got = plan(&last1, &entries, &locked, chrono_tz::UTC, now);
+    assert_eq!(
+        rows(&got)[1],
+        row("h1", true, &["object lock until 2025-04-02T00:00:00Z"])
+    );
+    assert_eq!(rows(&got)[2], row("n2", true, &["last (billing)"]));
 }

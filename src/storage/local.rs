@@ -359,6 +359,7 @@ fn meta_of(key: String, m: &std::fs::Metadata) -> ObjectMeta {
         key,
         size: m.len(),
         modified: m.modified().ok().map(chrono::DateTime::from),
+        retain_until: None,
     }
 }
 

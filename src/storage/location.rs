@@ -61,6 +61,55 @@ pub struct StorageSettings {
     pub path_style: bool,
     pub part_size: u64,
     pub upload_concurrency: usize,
+    /// S3 Object Lock for what the repository never rewrites; `None` writes plain objects.
+    pub object_lock: Option<ObjectLock>,
+}
+
+/// S3 Object Lock: each object the repository writes once (documents, backup data,
+/// records) is stored with a retain-until date `retain` after it is written, in `mode`, so
+/// neither a mistake nor stolen credentials can delete it earlier. Objects the repository
+/// rewrites or removes in routine work (locks, in-progress markers, pins) are exempt: the
+/// repository says which through `exempt`.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectLock {
+    pub mode: LockMode,
+    pub retain: std::time::Duration,
+    pub exempt: fn(&str) -> bool,
+}
+
+/// S3's two Object Lock modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Users with `s3:BypassGovernanceRetention` may still delete early; lifeboat never does.
+    Governance,
+    /// Nobody, not even the account's root user, can delete before the date.
+    Compliance,
+}
+
+impl LockMode {
+    pub fn parse(text: &str) -> Result<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "governance" => Ok(LockMode::Governance),
+            "compliance" => Ok(LockMode::Compliance),
+            other => Err(Error::config(format!(
+                "object lock mode `{other}` is neither `governance` nor `compliance`"
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockMode::Governance => "governance",
+            LockMode::Compliance => "compliance",
+        }
+    }
+}
+
+impl ObjectLock {
+    /// Whether `key` is written locked.
+    pub fn applies_to(&self, key: &str) -> bool {
+        !(self.exempt)(key)
+    }
 }
 
 impl StorageSettings {
@@ -73,6 +122,7 @@ impl StorageSettings {
             path_style: false,
             part_size: crate::config::DEFAULT_PART_SIZE,
             upload_concurrency: 4,
+            object_lock: None,
         }
     }
 }

@@ -102,6 +102,7 @@ impl Storage for MemoryStore {
                 key: key.clone(),
                 size: data.len() as u64,
                 modified: Some(*modified),
+                retain_until: None,
             });
         }
         Ok(out)
@@ -112,6 +113,7 @@ impl Storage for MemoryStore {
             key: key.to_string(),
             size: data.len() as u64,
             modified: Some(*modified),
+            retain_until: None,
         }))
     }
 

@@ -18,7 +18,7 @@ mod location;
 mod memory;
 mod s3;
 
-pub use location::{StorageLocation, StorageSettings};
+pub use location::{LockMode, ObjectLock, StorageLocation, StorageSettings};
 pub use memory::MemoryStore;
 
 use async_trait::async_trait;
@@ -36,6 +36,9 @@ pub struct ObjectMeta {
     pub key: String,
     pub size: u64,
     pub modified: Option<DateTime<Utc>>,
+    /// Until when S3 Object Lock keeps the object from being deleted (`head` only; `None`
+    /// where the store has no lock or the object none).
+    pub retain_until: Option<DateTime<Utc>>,
 }
 
 /// What a listing found: objects, and with a delimiter, the "directories" below the prefix
@@ -74,7 +77,9 @@ pub trait Storage: Send + Sync {
     /// The object's size and time, or `None` if it does not exist.
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>>;
 
-    /// Deletes an object; deleting a missing one succeeds.
+    /// Deletes an object; deleting a missing one succeeds. On a store with Object Lock,
+    /// every version of the key goes (not just a delete marker), and an object still
+    /// retained is refused with [`Error::Retained`].
     async fn delete(&self, key: &str) -> Result<()>;
 
     /// Fails with a readable message if the store cannot be reached.
@@ -85,6 +90,11 @@ pub trait Storage: Send + Sync {
     /// immediate (a filesystem, memory); S3-compatible stores may lag briefly.
     fn listing_lag(&self) -> std::time::Duration {
         std::time::Duration::ZERO
+    }
+
+    /// The Object Lock the store writes with, if any.
+    fn object_lock(&self) -> Option<ObjectLock> {
+        None
     }
 
     /// Removes what interrupted writes under `prefix` left behind and older than

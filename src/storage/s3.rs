@@ -11,12 +11,14 @@ use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation}
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::RequestId;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{
+    CompletedMultipartUpload, CompletedPart, ObjectLockEnabled, ObjectLockMode,
+};
 use aws_sdk_s3::Client;
 use bytes::{Bytes, BytesMut};
 use tokio::task::JoinSet;
 
-use super::{Listing, ObjectMeta, Storage, StorageLocation, StorageSettings};
+use super::{Listing, LockMode, ObjectLock, ObjectMeta, Storage, StorageLocation, StorageSettings};
 use crate::error::{Error, Result};
 use crate::pipeline::{Chunk, ChunkReceiver, ChunkSender};
 
@@ -36,6 +38,14 @@ pub struct S3Store {
     endpoint: String,
     part_size: u64,
     concurrency: usize,
+    lock: Option<ObjectLock>,
+}
+
+/// The Object Lock headers of one write: mode and retain-until date.
+#[derive(Clone)]
+struct Retention {
+    mode: ObjectLockMode,
+    until: aws_smithy_types::DateTime,
 }
 
 impl S3Store {
@@ -58,7 +68,7 @@ impl S3Store {
         if let Some(ep) = &settings.endpoint {
             builder = builder.endpoint_url(ep);
         }
-        Ok(S3Store {
+        let store = S3Store {
             client: Client::from_conf(builder.build()),
             bucket: bucket.clone(),
             prefix: prefix.clone(),
@@ -68,6 +78,54 @@ impl S3Store {
                 .unwrap_or_else(|| "AWS S3".to_string()),
             part_size: settings.part_size,
             concurrency: settings.upload_concurrency,
+            lock: settings.object_lock,
+        };
+        if store.lock.is_some() {
+            store.check_lock_enabled().await?;
+        }
+        Ok(store)
+    }
+
+    /// Object Lock is configured: the bucket must have it, or every locked write would fail
+    /// halfway through a backup. Checked once, when the store is opened.
+    async fn check_lock_enabled(&self) -> Result<()> {
+        let out = self
+            .client
+            .get_object_lock_configuration()
+            .bucket(&self.bucket)
+            .send()
+            .await;
+        let enabled = match out {
+            Ok(o) => o
+                .object_lock_configuration()
+                .and_then(|c| c.object_lock_enabled())
+                .is_some_and(|e| *e == ObjectLockEnabled::Enabled),
+            Err(e) if e.code() == Some("ObjectLockConfigurationNotFoundError") => false,
+            Err(e) => {
+                return Err(self.sdk_err("cannot read the Object Lock configuration of", "", e))
+            }
+        };
+        if enabled {
+            return Ok(());
+        }
+        Err(Error::config(format!(
+            "[repository] object_lock_mode is set, but bucket `{}` at {} does not have S3 Object \
+             Lock enabled; enable it on the bucket (it needs versioning), use a bucket created \
+             with Object Lock, or remove object_lock_mode",
+            self.bucket, self.endpoint
+        )))
+    }
+
+    /// The lock headers for a write of `key`, from now; `None` when it is written plain.
+    fn retention_for(&self, key: &str) -> Option<Retention> {
+        let lock = self.lock.filter(|l| l.applies_to(key))?;
+        let until = std::time::SystemTime::now() + lock.retain;
+        Some(Retention {
+            mode: match lock.mode {
+                LockMode::Governance => ObjectLockMode::Governance,
+                LockMode::Compliance => ObjectLockMode::Compliance,
+            },
+            until: aws_smithy_types::DateTime::from(until),
         })
     }
 
@@ -121,14 +179,23 @@ impl S3Store {
         }
     }
 
-    async fn put_object(&self, key: &str, data: Bytes) -> Result<()> {
+    /// One PutObject. A locked write carries the lock headers and the Content-MD5 that S3
+    /// requires with them.
+    async fn put_object(&self, key: &str, data: Bytes, retention: Option<Retention>) -> Result<()> {
         let len = data.len() as i64;
-        self.client
+        let mut put = self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(self.full_key(key))
-            .content_length(len)
-            .body(ByteStream::from(data))
+            .content_length(len);
+        if let Some(r) = retention {
+            put = put
+                .object_lock_mode(r.mode)
+                .object_lock_retain_until_date(r.until)
+                .content_md5(content_md5(&data));
+        }
+        put.body(ByteStream::from(data))
             .send()
             .await
             .map_err(|e| self.sdk_err("cannot write", key, e))?;
@@ -182,22 +249,34 @@ impl S3Store {
                         break;
                     }
                 }
-                Some(Chunk::End) => return self.put_object(key, buf.freeze()).await,
+                Some(Chunk::End) => {
+                    return self
+                        .put_object(key, buf.freeze(), self.retention_for(key))
+                        .await
+                }
                 None => return Err(self.aborted(key)),
             }
         }
         let full = self.full_key(key);
-        let upload = self
+        let retention = self.retention_for(key);
+        let locked = retention.is_some();
+        let mut create = self
             .client
             .create_multipart_upload()
             .bucket(&self.bucket)
-            .key(&full)
+            .key(&full);
+        if let Some(r) = retention {
+            create = create
+                .object_lock_mode(r.mode)
+                .object_lock_retain_until_date(r.until);
+        }
+        let upload = create
             .send()
             .await
             .map_err(|e| self.sdk_err("cannot start upload of", key, e))?;
         let upload_id = upload.upload_id().unwrap_or_default().to_string();
         let result = self
-            .upload_parts(key, &full, &upload_id, buf, &mut rx)
+            .upload_parts(key, &full, &upload_id, buf, &mut rx, locked)
             .await;
         if result.is_err() {
             let abort = self
@@ -222,6 +301,7 @@ impl S3Store {
         upload_id: &str,
         mut buf: BytesMut,
         rx: &mut ChunkReceiver,
+        locked: bool,
     ) -> Result<()> {
         let mut in_flight: JoinSet<Result<CompletedPart>> = JoinSet::new();
         let mut done: Vec<CompletedPart> = Vec::new();
@@ -249,6 +329,7 @@ impl S3Store {
                     upload_id.to_string(),
                     part_number,
                     body,
+                    locked,
                 ));
                 part_number += 1;
                 continue;
@@ -305,6 +386,83 @@ impl S3Store {
         }
     }
 
+    /// On an Object Lock bucket (always versioned) a plain DeleteObject only hides the
+    /// object behind a delete marker: the bytes stay, and are billed, forever. So every
+    /// version of the key is deleted by id, delete markers too; a version still retained is
+    /// refused by S3, and reported as [`Error::Retained`] with its date.
+    async fn delete_versions(&self, key: &str) -> Result<()> {
+        let full = self.full_key(key);
+        let mut key_marker: Option<String> = None;
+        let mut version_marker: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(&full)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(|e| self.sdk_err("cannot list the versions of", key, e))?;
+            let versions = page
+                .versions()
+                .iter()
+                .filter(|v| v.key() == Some(full.as_str()))
+                .filter_map(|v| v.version_id());
+            let markers = page
+                .delete_markers()
+                .iter()
+                .filter(|m| m.key() == Some(full.as_str()))
+                .filter_map(|m| m.version_id());
+            for version in versions.chain(markers) {
+                self.delete_version(key, &full, version).await?;
+            }
+            if page.is_truncated() != Some(true) {
+                return Ok(());
+            }
+            key_marker = page.next_key_marker().map(str::to_string);
+            version_marker = page.next_version_id_marker().map(str::to_string);
+            if key_marker.is_none() && version_marker.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn delete_version(&self, key: &str, full: &str, version: &str) -> Result<()> {
+        let out = self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(full)
+            .version_id(version)
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("AccessDenied") => {
+                let until = self
+                    .client
+                    .head_object()
+                    .bucket(&self.bucket)
+                    .key(full)
+                    .version_id(version)
+                    .send()
+                    .await
+                    .ok()
+                    .and_then(|h| h.object_lock_retain_until_date().and_then(to_chrono));
+                match until {
+                    Some(t) if t > chrono::Utc::now() => Err(Error::Retained {
+                        what: format!("{} {key}", self.name()),
+                        until: t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    }),
+                    _ => Err(self.sdk_err("cannot delete", key, e)),
+                }
+            }
+            Err(e) => Err(self.sdk_err("cannot delete", key, e)),
+        }
+    }
+
     fn aborted(&self, key: &str) -> Error {
         Error::Repository {
             repo: self.name(),
@@ -324,7 +482,7 @@ impl Storage for S3Store {
     }
 
     async fn put(&self, key: &str, data: Bytes) -> Result<()> {
-        self.put_object(key, data).await
+        self.put_object(key, data, self.retention_for(key)).await
     }
 
     async fn put_stream(&self, key: &str, rx: ChunkReceiver) -> Result<()> {
@@ -384,6 +542,7 @@ impl Storage for S3Store {
                     key: self.relative(k).to_string(),
                     size: obj.size().unwrap_or(0).max(0) as u64,
                     modified: obj.last_modified().and_then(to_chrono),
+                    retain_until: None,
                 });
             }
             for p in page.common_prefixes() {
@@ -410,6 +569,7 @@ impl Storage for S3Store {
                 key: key.to_string(),
                 size: o.content_length().unwrap_or(0).max(0) as u64,
                 modified: o.last_modified().and_then(to_chrono),
+                retain_until: o.object_lock_retain_until_date().and_then(to_chrono),
             })),
             Err(e) => match self.sdk_err("cannot read", key, e) {
                 Error::NotFound { .. } => Ok(None),
@@ -419,6 +579,9 @@ impl Storage for S3Store {
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
+        if self.lock.is_some() {
+            return self.delete_versions(key).await;
+        }
         self.client
             .delete_object()
             .bucket(&self.bucket)
@@ -433,6 +596,10 @@ impl Storage for S3Store {
     /// briefly behind their writes.
     fn listing_lag(&self) -> std::time::Duration {
         std::time::Duration::from_millis(200)
+    }
+
+    fn object_lock(&self) -> Option<ObjectLock> {
+        self.lock
     }
 
     async fn check_reachable(&self) -> Result<()> {
@@ -519,6 +686,12 @@ where
     }
 }
 
+/// The Content-MD5 header of a body: base64 of its MD5 (an integrity check, not security).
+fn content_md5(data: &[u8]) -> String {
+    use md5::Digest;
+    aws_smithy_types::base64::encode(md5::Md5::digest(data))
+}
+
 fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
@@ -568,15 +741,21 @@ async fn upload_part(
     upload_id: String,
     part_number: i32,
     body: Bytes,
+    locked: bool,
 ) -> Result<CompletedPart> {
     let len = body.len() as i64;
-    let out = client
+    let mut request = client
         .upload_part()
         .bucket(&bucket)
         .key(&key)
         .upload_id(&upload_id)
         .part_number(part_number)
-        .content_length(len)
+        .content_length(len);
+    if locked {
+        // S3 requires an integrity check on every part of an object under Object Lock.
+        request = request.content_md5(content_md5(&body));
+    }
+    let out = request
         .body(ByteStream::from(body))
         .send()
         .await
@@ -606,6 +785,7 @@ mod tests {
             endpoint: "e".into(),
             part_size: part,
             concurrency: 2,
+            lock: None,
         }
     }
 

@@ -33,6 +33,7 @@ fn store_of(setup: &Setup) -> Arc<dyn Storage> {
             path_style: true,
             part_size: 5 << 20,
             upload_concurrency: 2,
+            object_lock: None,
         },
     };
     rt().block_on(storage::open(&settings)).unwrap()
@@ -560,4 +561,216 @@ fn prune_waits_for_a_running_backups_lock_or_exits_6() {
     let left = listed_ids(&setup);
     assert_eq!(left.len(), 1);
     assert_ne!(left[0], first_id);
+}
+
+/// A bucket with S3 Object Lock (hence versioned) on the moto server, and a repository in
+/// it whose config locks for `retain`.
+fn locked_setup(pg: &Pg, retain: &str, dir: &std::path::Path) -> Setup {
+    let bucket = unique("lockbkt").replace('_', "-");
+    rt().block_on(async {
+        s3_client()
+            .create_bucket()
+            .bucket(&bucket)
+            .object_lock_enabled_for_bucket(true)
+            .send()
+            .await
+            .expect("create a bucket with Object Lock on moto");
+    });
+    let config = dir.join(format!("{bucket}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "[repository]\npart_size = \"5MiB\"\nobject_lock_mode = \"governance\"\nobject_lock_retain = \"{retain}\"\n"
+        ),
+    )
+    .unwrap();
+    let mut repo = s3_repo_in(&bucket);
+    repo.env
+        .push(("LIFEBOAT_CONFIG".into(), config.display().to_string()));
+    Setup::new(pg.clone(), repo)
+}
+
+/// Every version and delete marker of the objects under `prefix` of the setup's bucket.
+fn versions(setup: &Setup, prefix: &str) -> Vec<String> {
+    let out = rt()
+        .block_on(
+            s3_client()
+                .list_object_versions()
+                .bucket(setup.repo.bucket())
+                .prefix(format!("nightly/{prefix}"))
+                .send(),
+        )
+        .unwrap();
+    let mut all: Vec<String> = out
+        .versions()
+        .iter()
+        .map(|v| format!("version {}", v.key().unwrap_or_default()))
+        .collect();
+    all.extend(
+        out.delete_markers()
+            .iter()
+            .map(|m| format!("delete marker {}", m.key().unwrap_or_default())),
+    );
+    all
+}
+
+#[test]
+fn object_lock_retains_backups_and_prune_deletes_them_only_after_their_date() {
+    let pg = pg15();
+    let db = pg.create_db("objlock");
+    pg.psql(
+        &db,
+        "CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 100) g; \
+         CREATE TABLE big AS SELECT md5(g::text) || md5((g * 7)::text) AS v \
+         FROM generate_series(1, 300000) g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+
+    // Locked for an hour: the backup's documents and data carry the lock; routine objects
+    // (locks, the in-progress marker) do not, and leave no version behind when removed.
+    let setup = locked_setup(&pg, "1h", dir.path());
+    let first = setup.backup(&db, &[]);
+    let first_id = first["id"].as_str().unwrap().to_string();
+    let head = |key: &str| {
+        rt().block_on(
+            s3_client()
+                .head_object()
+                .bucket(setup.repo.bucket())
+                .key(format!("nightly/{key}"))
+                .send(),
+        )
+        .unwrap()
+    };
+    let manifest = head(&format!("backups/{first_id}/manifest.json"));
+    assert_eq!(
+        manifest.object_lock_mode().map(|m| m.as_str()),
+        Some("GOVERNANCE")
+    );
+    let until = manifest.object_lock_retain_until_date().unwrap().secs();
+    let in_an_hour = Utc::now().timestamp() + 3600;
+    assert!(
+        (in_an_hour - 120..=in_an_hour).contains(&until),
+        "retained until {until}, expected about {in_an_hour}"
+    );
+    let tables = first["databases"][0]["tables"].as_array().unwrap();
+    let small = tables.iter().find(|t| t["name"] == "t").unwrap();
+    let data = first_key(&small["object"]);
+    assert!(head(&format!("backups/{first_id}/{data}"))
+        .object_lock_retain_until_date()
+        .is_some());
+    // The big table went up in several parts, each with the Content-MD5 S3 requires of
+    // locked writes (moto accepts the lock on CreateMultipartUpload but does not keep it).
+    let big = tables.iter().find(|t| t["name"] == "big").unwrap();
+    let etag = head(&format!("backups/{first_id}/{}", first_key(&big["object"])))
+        .e_tag()
+        .unwrap_or_default()
+        .to_string();
+    assert!(etag.contains('-'), "a multipart upload's ETag, got {etag}");
+    assert_eq!(versions(&setup, "locks/"), Vec::<String>::new());
+    assert_eq!(
+        versions(&setup, &format!("backups/{first_id}/in-progress")),
+        Vec::<String>::new()
+    );
+
+    // Nothing deletes it early, and each path says why and until when.
+    fails(
+        setup.run(&["forget", &first_id]),
+        1,
+        &[&first_id, "S3 Object Lock until"],
+    );
+    setup.backup(&db, &[]);
+    let out = ok(setup.run(&["prune", "--keep-last", "1"]));
+    assert!(out.contains("object lock until"), "{out}");
+    assert!(out.contains("deleted 0 of 2 backup(s)"), "{out}");
+    assert_eq!(listed_ids(&setup).len(), 2);
+    setup.restore_new(&first_id, &db, &[]);
+
+    // Locked for 3 seconds: once the date has passed, prune deletes the old backup, every
+    // version of every object (no delete markers hiding bytes that are still billed).
+    let short = locked_setup(&pg, "3s", dir.path());
+    let old = short.backup(&db, &[])["id"].as_str().unwrap().to_string();
+    let new = short.backup(&db, &[])["id"].as_str().unwrap().to_string();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let out = ok(short.run(&["prune", "--keep-last", "1"]));
+    assert!(out.contains("deleted 1 of 2 backup(s)"), "{out}");
+    assert_eq!(listed_ids(&short), [new.clone()]);
+    assert_eq!(
+        versions(&short, &format!("backups/{old}/")),
+        Vec::<String>::new()
+    );
+    ok(short.run(&["check"]));
+}
+
+#[test]
+fn object_lock_settings_are_checked_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let keys = keys();
+    let key_env = |config: &str, url: &str| {
+        vec![
+            ("LIFEBOAT_CONFIG".to_string(), config.to_string()),
+            ("LIFEBOAT_REPO".to_string(), url.to_string()),
+            ("LIFEBOAT_S3_ENDPOINT".to_string(), s3_endpoint()),
+            ("LIFEBOAT_S3_PATH_STYLE".to_string(), "true".to_string()),
+            (
+                "LIFEBOAT_SIGNING_KEY_FILE".to_string(),
+                keys.signing.display().to_string(),
+            ),
+            (
+                "LIFEBOAT_AGE_RECIPIENTS".to_string(),
+                keys.recipient.clone(),
+            ),
+        ]
+    };
+    // A bucket without Object Lock: refused when the store is opened, naming the bucket.
+    let plain = s3_repo();
+    let config = write(
+        "lock.toml",
+        "[repository]\nobject_lock_mode = \"compliance\"\nobject_lock_retain = \"7d\"\n",
+    );
+    fails(
+        lifeboat(&["init"], &key_env(&config, &plain.url)),
+        2,
+        &[&plain.bucket(), "does not have S3 Object Lock enabled"],
+    );
+    // A directory repository cannot be locked.
+    let local = dir.path().join("repo").display().to_string();
+    fails(
+        lifeboat(&["init"], &key_env(&config, &local)),
+        2,
+        &["object_lock_mode needs an S3 repository"],
+    );
+    // A mode without a duration, or one derived from nothing.
+    let bare = write(
+        "bare.toml",
+        "[repository]\nobject_lock_mode = \"governance\"\n",
+    );
+    fails(
+        lifeboat(&["init"], &key_env(&bare, &plain.url)),
+        2,
+        &["nothing says how long to retain"],
+    );
+    let bad = write(
+        "bad.toml",
+        "[repository]\nobject_lock_mode = \"forever\"\nobject_lock_retain = \"7d\"\n",
+    );
+    fails(
+        lifeboat(&["init"], &key_env(&bad, &plain.url)),
+        2,
+        &["`forever` is neither `governance` nor `compliance`"],
+    );
+    // Derived from the retention policy: every backup younger than keep_within is kept.
+    let derived = write(
+        "derived.toml",
+        "[repository]\nobject_lock_mode = \"governance\"\n[retention]\nkeep_within = \"2d\"\n",
+    );
+    fails(
+        lifeboat(&["init"], &key_env(&derived, &plain.url)),
+        2,
+        &["does not have S3 Object Lock enabled"],
+    );
 }

@@ -26,6 +26,7 @@ fn s3_settings(url: &str) -> StorageSettings {
         path_style: true,
         part_size: 5 << 20,
         upload_concurrency: 3,
+        object_lock: None,
     }
 }
 
