@@ -73,6 +73,10 @@ pub enum Error {
     )]
     Pinned { id: String, reason: String },
 
+    /// A run did part of its work, then failed: what it did is complete and valid (exit 8).
+    #[error("{error} ({done}; that part is complete; run it again for the rest)")]
+    Partial { done: String, error: Box<Error> },
+
     /// S3 Object Lock still retains it: no one can delete it yet, and lifeboat does not try.
     #[error(
         "{what} is under S3 Object Lock until {until}: it cannot be deleted before then; \
@@ -290,6 +294,7 @@ impl Error {
             Error::Postgres { .. } | Error::Tool { .. } => 5,
             Error::Locked { .. } => 6,
             Error::Breach { .. } => 7,
+            Error::Partial { .. } => 8,
             Error::Backup(_)
             | Error::Restore(_)
             | Error::BackupNotFound { .. }

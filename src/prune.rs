@@ -18,12 +18,13 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::repository::catalog::{Listed, DEBRIS_GRACE_HOURS};
 use crate::repository::layout::manifest_key;
 use crate::repository::lock::{LockGuard, LockKind, LockOptions};
 use crate::repository::{BackupId, Repository, SignatureStatus};
 use crate::retention::{self, Entry, Policy, Protections, Row};
+use crate::signals::PruneRun;
 
 /// What `prune` is asked to do.
 #[derive(Debug, Clone)]
@@ -78,6 +79,19 @@ pub struct Abandoned {
 impl PruneReport {
     pub fn to_delete(&self) -> impl Iterator<Item = &PlannedBackup> {
         self.backups.iter().filter(|b| !b.row.keep)
+    }
+
+    /// What the metrics and notifications learn from a real run.
+    pub fn signal(&self) -> PruneRun {
+        let deleted: Vec<&PlannedBackup> = self.backups.iter().filter(|b| b.deleted).collect();
+        PruneRun {
+            repository: self.repository.clone(),
+            finished_at: Utc::now(),
+            deleted: deleted.len(),
+            kept: self.backups.len() - deleted.len(),
+            freed_bytes: deleted.iter().map(|b| b.stored_bytes).sum(),
+            error: None,
+        }
     }
 
     /// Stored bytes of the backups the plan deletes.
@@ -263,10 +277,16 @@ async fn delete_planned(
     {
         let id = BackupId(planned.row.id.clone());
         repo.delete_backup(&id, lock).await.map_err(|e| {
-            e.with_note(&format!(
-                "{done} of the {total} backups the plan deletes were deleted before this; \
-                 the rest are untouched, and the next prune plans them again"
-            ))
+            if done == 0 {
+                return e.with_note("no backup was deleted; the next prune plans them again");
+            }
+            Error::Partial {
+                done: format!(
+                    "{done} of the {total} backups the plan deletes were deleted before this; \
+                     the rest are untouched, and the next prune plans them again"
+                ),
+                error: Box::new(e),
+            }
         })?;
         planned.deleted = true;
     }

@@ -12,7 +12,11 @@ use std::path::PathBuf;
     about = "Backup and disaster recovery for PostgreSQL: streamed, compressed (zstd) and \
              encrypted (age) logical backups to S3 or a directory, proven by restore.",
     after_help = "Start with `lifeboat demo`. Configuration: a TOML file (--config), \
-                  LIFEBOAT_* environment variables, or flags. Docs: README.md, docs/, runbooks/."
+                  LIFEBOAT_* environment variables, or flags. Docs: README.md, docs/, runbooks/.\n\n\
+                  Exit codes: 0 success; 1 failure; 2 configuration or key; 3 corrupt, \
+                  unauthenticated or failed verification; 4 repository; 5 PostgreSQL or its \
+                  tools; 6 repository locked; 7 compliance breach; 8 partial (part done, \
+                  complete; run again); 130/143 cancelled by SIGINT/SIGTERM, cleanly."
 )]
 pub struct Cli {
     /// TOML configuration file.

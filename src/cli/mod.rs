@@ -20,7 +20,7 @@ use lifeboat::repository::pins::Pinned;
 use lifeboat::repository::{BackupId, Repository};
 use lifeboat::restore::{self, RestoreOptions};
 use lifeboat::schedule::SchedulerSpec;
-use lifeboat::signals::{BackupRun, Signals, VerifyRun};
+use lifeboat::signals::{BackupRun, PruneRun, Signals, VerifyRun};
 use lifeboat::{crypto, demo, Error};
 
 fn overrides(cli: &Cli, source: Option<&SourceArgs>) -> Overrides {
@@ -461,14 +461,30 @@ async fn dispatch(cli: &Cli, cancel: &Cancel) -> Result<()> {
                 dry_run: *dry_run,
                 lock: lock_options(cli),
             };
+            let signals = Signals::from_settings(&settings)?;
             let repo = open_repo(&settings).await?;
             let json = *json;
-            let report = lifeboat::prune::prune(&repo, &opts, |plan| {
+            let result = lifeboat::prune::prune(&repo, &opts, |plan| {
                 if !json {
                     output::prune_plan(plan);
                 }
             })
-            .await?;
+            .await;
+            if !opts.dry_run {
+                let run = match &result {
+                    Ok(report) => report.signal(),
+                    Err(e) => PruneRun {
+                        repository: repo.name(),
+                        finished_at: chrono::Utc::now(),
+                        deleted: 0,
+                        kept: 0,
+                        freed_bytes: 0,
+                        error: Some(e.to_string()),
+                    },
+                };
+                signals.prune_finished(&run).await;
+            }
+            let report = result?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

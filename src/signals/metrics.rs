@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
-use super::outcome::{BackupOutcome, BackupRun, ComplianceRun, VerifyRun};
+use super::outcome::{BackupOutcome, BackupRun, ComplianceRun, PruneRun, VerifyRun};
 
 /// Every figure lifeboat exports. All are gauges labelled `repository` and `database`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -27,10 +27,15 @@ pub enum Metric {
     Rpo,
     RpoTarget,
     ComplianceStatus,
+    PruneLastSuccess,
+    PruneLastFailure,
+    PruneLastDeleted,
+    PruneLastFreed,
+    RepositoryBackups,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 11] = [
+    pub const ALL: [Metric; 16] = [
         Metric::BackupLastSuccess,
         Metric::BackupLastFailure,
         Metric::BackupLastDuration,
@@ -42,6 +47,11 @@ impl Metric {
         Metric::Rpo,
         Metric::RpoTarget,
         Metric::ComplianceStatus,
+        Metric::PruneLastSuccess,
+        Metric::PruneLastFailure,
+        Metric::PruneLastDeleted,
+        Metric::PruneLastFreed,
+        Metric::RepositoryBackups,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,6 +69,11 @@ impl Metric {
             Metric::Rpo => "lifeboat_rpo_seconds",
             Metric::RpoTarget => "lifeboat_rpo_target_seconds",
             Metric::ComplianceStatus => "lifeboat_compliance_status",
+            Metric::PruneLastSuccess => "lifeboat_prune_last_success_timestamp_seconds",
+            Metric::PruneLastFailure => "lifeboat_prune_last_failure_timestamp_seconds",
+            Metric::PruneLastDeleted => "lifeboat_prune_last_deleted_backups",
+            Metric::PruneLastFreed => "lifeboat_prune_last_freed_bytes",
+            Metric::RepositoryBackups => "lifeboat_repository_backups",
         }
     }
 
@@ -94,6 +109,17 @@ impl Metric {
             Metric::RpoTarget => "Configured RPO target of the database.",
             Metric::ComplianceStatus => {
                 "Compliance status of the database: 0 OK, 1 AT_RISK, 2 BREACH."
+            }
+            Metric::PruneLastSuccess => {
+                "Time the last successful prune of the repository finished (Unix seconds)."
+            }
+            Metric::PruneLastFailure => {
+                "Time the last failed prune of the repository ended (Unix seconds)."
+            }
+            Metric::PruneLastDeleted => "Backups the last successful prune deleted.",
+            Metric::PruneLastFreed => "Stored bytes the last successful prune deleted.",
+            Metric::RepositoryBackups => {
+                "Complete backups in the repository after the last successful prune."
             }
         }
     }
@@ -279,6 +305,22 @@ impl MetricsState {
                 let s = Series::new(&run.repository, &name);
                 self.set_newest(Metric::VerifyLastFailure, &s, finished);
             }
+        }
+    }
+
+    /// A prune run: repository-wide figures (the `database` label empty). A failure sets
+    /// only its time, so the last success's figures stay.
+    pub fn record_prune(&mut self, run: &PruneRun) {
+        let s = Series::new(&run.repository, "");
+        let finished = unix_seconds(run.finished_at);
+        match &run.error {
+            None => {
+                self.set_newest(Metric::PruneLastSuccess, &s, finished);
+                self.set(Metric::PruneLastDeleted, &s, run.deleted as f64);
+                self.set(Metric::PruneLastFreed, &s, run.freed_bytes as f64);
+                self.set(Metric::RepositoryBackups, &s, run.kept as f64);
+            }
+            Some(_) => self.set_newest(Metric::PruneLastFailure, &s, finished),
         }
     }
 
@@ -717,6 +759,38 @@ mod tests {
             old.get(Metric::BackupLastSuccess, &Series::new("r", "billing")),
             Some(1060.0)
         );
+    }
+
+    #[test]
+    fn prune_figures_are_per_repository_and_a_failure_keeps_the_last_success() {
+        let mut m = MetricsState::new();
+        let at = |s: i64| DateTime::from_timestamp(s, 0).unwrap();
+        let ok = PruneRun {
+            repository: "r".into(),
+            finished_at: at(1000),
+            deleted: 3,
+            kept: 9,
+            freed_bytes: 4096,
+            error: None,
+        };
+        m.record_prune(&ok);
+        m.record_prune(&PruneRun {
+            finished_at: at(2000),
+            error: Some("unreachable".into()),
+            ..ok.clone()
+        });
+        let s = Series::new("r", "");
+        assert_eq!(m.get(Metric::PruneLastSuccess, &s), Some(1000.0));
+        assert_eq!(m.get(Metric::PruneLastFailure, &s), Some(2000.0));
+        assert_eq!(m.get(Metric::PruneLastDeleted, &s), Some(3.0));
+        assert_eq!(m.get(Metric::PruneLastFreed, &s), Some(4096.0));
+        assert_eq!(m.get(Metric::RepositoryBackups, &s), Some(9.0));
+        let text = m.render();
+        assert!(
+            text.contains("lifeboat_prune_last_deleted_backups{repository=\"r\",database=\"\"} 3"),
+            "{text}"
+        );
+        assert_eq!(MetricsState::parse(&text).0, m);
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub use metrics::{Metric, MetricsState, Series};
 pub use notify::{Event, Format, Notification, Notifier, NotifySettings, WebhookUrl};
 pub use outcome::{
     BackedUpDatabase, BackupOutcome, BackupRun, ComplianceRun, ComplianceStatus,
-    DatabaseCompliance, VerifiedDatabase, VerifyRun,
+    DatabaseCompliance, PruneRun, VerifiedDatabase, VerifyRun,
 };
 pub use textfile::Textfile;
 
@@ -102,6 +102,21 @@ impl Signals {
             ..Notification::new(Event::VerifyFailed, message)
         };
         self.notify(&n).await;
+    }
+
+    /// After a real `lifeboat prune`: the repository's prune figures; on failure, its time
+    /// and a `prune_failed` notification (a repository that stops shrinking fills up).
+    pub async fn prune_finished(&self, run: &PruneRun) {
+        let update = run.clone();
+        self.update_metrics(move |m| m.record_prune(&update)).await;
+        if let Some(error) = &run.error {
+            let n = Notification {
+                repository: Some(run.repository.clone()),
+                timestamp: run.finished_at,
+                ..Notification::new(Event::PruneFailed, error.clone())
+            };
+            self.notify(&n).await;
+        }
     }
 
     /// After a report (or the daemon's overdue check): status, RPO and its target per

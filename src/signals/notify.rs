@@ -25,6 +25,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub enum Event {
     BackupFailed,
     VerifyFailed,
+    /// A real prune failed: the repository stops shrinking.
+    PruneFailed,
     /// A compliance target is breached (overall status BREACH).
     Breach,
     /// The newest backup is older than the RPO target, or there is none.
@@ -36,6 +38,7 @@ impl Event {
         match self {
             Event::BackupFailed => "backup_failed",
             Event::VerifyFailed => "verify_failed",
+            Event::PruneFailed => "prune_failed",
             Event::Breach => "breach",
             Event::Overdue => "overdue",
         }
@@ -44,7 +47,7 @@ impl Event {
     /// `error`: a run failed (targets may still hold); `critical`: a target is missed.
     pub fn severity(self) -> &'static str {
         match self {
-            Event::BackupFailed | Event::VerifyFailed => "error",
+            Event::BackupFailed | Event::VerifyFailed | Event::PruneFailed => "error",
             Event::Breach | Event::Overdue => "critical",
         }
     }
@@ -53,6 +56,7 @@ impl Event {
         match self {
             Event::BackupFailed => "backup failed",
             Event::VerifyFailed => "verification failed",
+            Event::PruneFailed => "prune failed",
             Event::Breach => "compliance breach",
             Event::Overdue => "backup overdue",
         }

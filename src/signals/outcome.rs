@@ -87,6 +87,20 @@ impl BackupRun {
     }
 }
 
+/// One `lifeboat prune` run (not a dry run: that changes nothing and signals nothing).
+#[derive(Debug, Clone)]
+pub struct PruneRun {
+    pub repository: String,
+    pub finished_at: DateTime<Utc>,
+    /// Backups deleted (before the failure, if it failed).
+    pub deleted: usize,
+    /// Complete backups left.
+    pub kept: usize,
+    pub freed_bytes: u64,
+    /// Why it failed, as reported.
+    pub error: Option<String>,
+}
+
 /// One `lifeboat verify` run of one backup.
 #[derive(Debug, Clone)]
 pub struct VerifyRun {

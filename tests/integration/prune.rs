@@ -693,7 +693,7 @@ fn object_lock_retains_backups_and_prune_deletes_them_only_after_their_date() {
     std::thread::sleep(std::time::Duration::from_secs(4));
     let out = ok(short.run(&["prune", "--keep-last", "1"]));
     assert!(out.contains("deleted 1 of 2 backup(s)"), "{out}");
-    assert_eq!(listed_ids(&short), [new.clone()]);
+    assert_eq!(listed_ids(&short), [new]);
     assert_eq!(
         versions(&short, &format!("backups/{old}/")),
         Vec::<String>::new()
@@ -773,4 +773,104 @@ fn object_lock_settings_are_checked_before_anything_is_written() {
         2,
         &["does not have S3 Object Lock enabled"],
     );
+}
+
+/// A prune that fails after deleting some of its plan exits 8 (partial), records the failure
+/// in the metrics textfile without inventing success figures, and the next run records its
+/// own.
+#[test]
+fn a_prune_that_fails_midway_is_partial_and_the_metrics_say_so() {
+    let pg = pg15();
+    let db = pg.create_db("prune_partial");
+    pg.psql(
+        &db,
+        "CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 10) g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let setup = locked_setup(&pg, "1s", dir.path());
+    let store = store_of(&setup);
+    let template = setup.backup(&db, &[]);
+    let template_id = template["id"].as_str().unwrap().to_string();
+    let days: Vec<String> = (1..=3)
+        .map(|d| {
+            let at = utc(&format!("2026-10-0{d} 04:00"));
+            let id = id_at(at, &format!("d00{d}"));
+            clone_backup(&store, &setup.keys.signing, &template_id, &id, at);
+            id
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    ok(setup.run(&["forget", &template_id]));
+
+    // One object of the second day's backup is retained for a few seconds more, behind
+    // lifeboat's back: its manifest is not, so the plan deletes it, and the delete stops
+    // at that object.
+    let data = format!(
+        "nightly/backups/{}/{}",
+        days[1],
+        first_key(&template["databases"][0]["tables"][0]["object"])
+    );
+    rt().block_on(async {
+        let body = s3_client()
+            .get_object()
+            .bucket(setup.repo.bucket())
+            .key(&data)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        let until = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        s3_client()
+            .put_object()
+            .bucket(setup.repo.bucket())
+            .key(&data)
+            .object_lock_mode(aws_sdk_s3::types::ObjectLockMode::Governance)
+            .object_lock_retain_until_date(aws_smithy_types::DateTime::from(until))
+            .body(body.into())
+            .send()
+            .await
+            .unwrap();
+    });
+    let metrics = dir.path().join("lifeboat.prom");
+    let metrics_arg = metrics.display().to_string();
+    let err = fails(
+        setup.run(&["prune", "--keep-last", "1", "--metrics-file", &metrics_arg]),
+        8,
+        &[
+            "1 of the 2 backups the plan deletes were deleted",
+            "S3 Object Lock until",
+            "run it again for the rest",
+        ],
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        text.contains("lifeboat_prune_last_failure_timestamp_seconds{"),
+        "{text}"
+    );
+    assert!(!text.contains("lifeboat_prune_last_success"), "{text}");
+    assert_eq!(listed_ids(&setup), [days[2].clone()]);
+
+    // The next run succeeds and records its figures. What the failed delete left (a backup
+    // without its manifest: never listed, never restored) looks like a write that has not
+    // put its marker yet, so it is left alone until its newest object is stale.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let out = ok(setup.run(&["prune", "--keep-last", "1", "--metrics-file", &metrics_arg]));
+    assert!(out.contains("deleted 0 of 1 backup(s)"), "{out}");
+    assert!(out.contains(&days[1]), "{out}");
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    for line in [
+        "lifeboat_prune_last_deleted_backups{repository=",
+        "lifeboat_repository_backups{repository=",
+        "lifeboat_prune_last_success_timestamp_seconds{",
+        "lifeboat_prune_last_failure_timestamp_seconds{",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+    assert!(text.contains(",database=\"\"} 1\n"), "{text}");
+    ok(setup.run(&["check"]));
 }
