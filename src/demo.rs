@@ -201,6 +201,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
             pg_bin_dir: opts.pg_bin_dir.clone(),
             progress: crate::progress::Progress::default(),
             lock: crate::repository::lock::LockOptions::default(),
+            cancel: crate::cancel::Cancel::new(),
         },
     )
     .await?;

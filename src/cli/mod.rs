@@ -68,15 +68,19 @@ fn lock_options(cli: &Cli) -> LockOptions {
     }
 }
 
-/// Runs the command. SIGTERM/SIGINT cancel it: `backup` and `run` stop cleanly by
-/// themselves (see `lifeboat::cancel`); any other command is stopped where it is (its
+/// Runs the command. SIGTERM/SIGINT cancel it: `backup`, `verify`, `drill` and `run` stop
+/// cleanly by themselves (see `lifeboat::cancel`): a backup's write is aborted, a
+/// verification's scratch database dropped; any other command is stopped where it is (its
 /// repository lock is released as it is dropped). Either way the exit code is 143 or 130.
 pub async fn run(cli: Cli) -> Result<()> {
     let cancel = Cancel::new();
     cancel
         .on_signals()
         .context("installing the SIGTERM/SIGINT handlers")?;
-    if matches!(cli.command, Command::Backup { .. } | Command::Run) {
+    if matches!(
+        cli.command,
+        Command::Backup { .. } | Command::Verify { .. } | Command::Drill { .. } | Command::Run
+    ) {
         return dispatch(&cli, &cancel).await;
     }
     let mut work = Box::pin(dispatch(&cli, &cancel));
@@ -281,6 +285,7 @@ async fn dispatch(cli: &Cli, cancel: &Cancel) -> Result<()> {
                 pg_bin_dir: settings.pg_bin_dir(),
                 progress: Progress::bytes("verifying", show_progress(cli)),
                 lock: lock_options(cli),
+                cancel: cancel.clone(),
             };
             let signals = Signals::from_settings(&settings)?;
             let identities = settings.identities()?;
@@ -317,6 +322,7 @@ async fn dispatch(cli: &Cli, cancel: &Cancel) -> Result<()> {
                 lock: lock_options(cli),
                 output_dir: output_dir.clone(),
                 assertions: settings.assertions()?,
+                cancel: cancel.clone(),
             };
             let signals = Signals::from_settings(&settings)?;
             let identities = settings.identities()?;

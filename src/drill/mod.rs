@@ -125,10 +125,14 @@ pub struct DrillOptions {
     pub output_dir: Option<PathBuf>,
     /// Assertions from the configuration, added to the scenario's.
     pub assertions: Vec<crate::config::AssertionConfig>,
+    /// SIGTERM/SIGINT: the restore is stopped and cleaned up, and no report is written
+    /// (a drill cut short proves nothing either way).
+    pub cancel: crate::cancel::Cancel,
 }
 
-/// Runs the drill. Errors only when the report itself cannot be written; a failed step is
-/// in the report (and [`DrillOutcome::failure`] gives the exit error).
+/// Runs the drill. Errors only when the report itself cannot be written, or when the run is
+/// cancelled; a failed step is in the report (and [`DrillOutcome::failure`] gives the exit
+/// error).
 pub async fn run(
     repo: Arc<Repository>,
     identities: Vec<Identity>,
@@ -188,6 +192,7 @@ pub async fn run(
             pg_bin_dir: opts.pg_bin_dir.clone(),
             progress: opts.progress.clone(),
             lock: opts.lock,
+            cancel: opts.cancel.clone(),
         };
         timed(&mut steps, "restore and verify", async {
             let v = verify::verify(repo.clone(), identities.clone(), &vopts).await?;
@@ -201,6 +206,9 @@ pub async fn run(
             }
         })
         .await;
+        if opts.cancel.is_cancelled() {
+            return Err(opts.cancel.error());
+        }
         steps.push(Step {
             name: "clean-up".into(),
             started_at: Utc::now(),

@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::cancel::Cancel;
 use crate::config::AssertionConfig;
 use crate::crypto::Identity;
 use crate::error::{Error, Result};
@@ -61,7 +62,14 @@ pub struct VerifyOptions {
     pub pg_bin_dir: Option<std::path::PathBuf>,
     pub progress: crate::progress::Progress,
     pub lock: LockOptions,
+    /// SIGTERM/SIGINT: the database being restored is dropped, nothing is recorded, and the
+    /// run ends with [`Error::Cancelled`].
+    pub cancel: Cancel,
 }
+
+/// How long the steps around the restores (choosing the backup, starting the scratch
+/// server) get to notice a cancellation before they are dropped where they are.
+const CANCEL_BACKSTOP: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The outcome: the record (written to the repository under `key`), and what was kept.
 #[derive(Debug)]
@@ -82,7 +90,10 @@ pub async fn verify(
     repo.signer()?;
     repo.descriptor().await?;
     let lock = repo.lock(LockKind::Shared, "verify", opts.lock).await?;
-    let result = verify_locked(&repo, identities, opts).await;
+    let result = tokio::select! {
+        r = verify_locked(&repo, identities, opts) => r,
+        _ = opts.cancel.cancelled_for(CANCEL_BACKSTOP) => Err(opts.cancel.error()),
+    };
     lock.release().await;
     result
 }
@@ -133,6 +144,7 @@ async fn verify_locked(
     let mut results = Vec::new();
     let mut kept = Vec::new();
     for db in databases {
+        let name = scratch.database_for(&db.name);
         let ctx = DatabaseRun {
             repo,
             manifest: &manifest,
@@ -145,7 +157,17 @@ async fn verify_locked(
         };
         let mut v = match &globals_error {
             Some(e) => ctx.not_restored(format!("roles and tablespaces: {e}")),
-            None => ctx.run().await,
+            None => tokio::select! {
+                v = ctx.run(name.clone()) => v,
+                _ = opts.cancel.cancelled() => {
+                    // The restore stops where it is; its database goes (FORCE ends its
+                    // sessions), then the throwaway server with `scratch`.
+                    if let Err(e) = scratch.drop_database(&name).await {
+                        tracing::warn!("could not drop the scratch database {name}: {e}");
+                    }
+                    return Err(opts.cancel.error());
+                }
+            },
         };
         if let Some(stage) = &globals_stage {
             v.stages.insert(0, stage.clone());
@@ -230,9 +252,8 @@ impl DatabaseRun<'_> {
         }
     }
 
-    async fn run(&self) -> DatabaseVerification {
+    async fn run(&self, name: String) -> DatabaseVerification {
         let started = Instant::now();
-        let name = self.scratch.database_for(&self.db.name);
         let conn = self.scratch.conn(&name);
         let evidence = Arc::new(Evidence::default());
         let ropts = RestoreOptions {

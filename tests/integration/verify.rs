@@ -380,3 +380,66 @@ fn keep_on_failure_leaves_the_failed_database_for_investigation() {
     assert!(exists(kept), "{kept} kept for investigation");
     scratch.psql("postgres", &format!("DROP DATABASE \"{kept}\""));
 }
+
+/// SIGTERM in the middle of a verification's restore: the run stops cleanly — exit 143, the
+/// scratch database dropped from the configured server, no record written (a run cut short
+/// proves nothing either way), the repository lock released.
+#[test]
+fn a_verification_cancelled_by_sigterm_drops_its_scratch_database_and_records_nothing() {
+    let pg = pg15();
+    let db = pg.create_db("verify_stop");
+    pg.psql(
+        &db,
+        "CREATE TABLE big (id int PRIMARY KEY, s text); \
+         INSERT INTO big SELECT g, md5(g::text) || md5((g + 1)::text) FROM generate_series(1, 1500000) g;",
+    );
+    let setup = Setup::new(pg.clone(), local_repo());
+    let id = setup.backup(&db, &[])["id"].as_str().unwrap().to_string();
+    let scratch = crate::common::pg(18);
+    let mut env = setup.env();
+    env.retain(|(k, _)| k != "LIFEBOAT_PG_BIN_DIR");
+    env.push((
+        "LIFEBOAT_PG_BIN_DIR".into(),
+        scratch.bin.display().to_string(),
+    ));
+    let ours = format!(
+        "SELECT count(*) FROM pg_database WHERE datname LIKE 'lifeboat\\_verify\\_{db}\\_%'"
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+        .args(["verify", &id, "--scratch-url", &scratch.url, "--jobs", "1"])
+        .envs(env)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_while_running(
+        &mut child,
+        "the restore creates its scratch database",
+        || scratch.psql("postgres", &ours).trim() == "1",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let sent = std::time::Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(sent.elapsed() < std::time::Duration::from_secs(30));
+    assert!(stderr.contains("cancelled by SIGTERM"), "{stderr}");
+    assert_eq!(
+        scratch.psql("postgres", &ours).trim(),
+        "0",
+        "the scratch database is left"
+    );
+    let root = setup.repo.local.clone().unwrap();
+    assert!(
+        !root.join(format!("verifications/{id}")).exists(),
+        "a cancelled verification wrote a record"
+    );
+    let locks: Vec<_> = std::fs::read_dir(root.join("locks"))
+        .map(|d| d.collect())
+        .unwrap_or_default();
+    assert!(locks.is_empty(), "locks left: {locks:?}");
+}
