@@ -20,7 +20,7 @@ use lifeboat::repository::pins::Pinned;
 use lifeboat::repository::{BackupId, Repository};
 use lifeboat::restore::{self, RestoreOptions};
 use lifeboat::schedule::SchedulerSpec;
-use lifeboat::signals::{BackupRun, PruneRun, Signals, VerifyRun};
+use lifeboat::signals::{BackupRun, CheckRun, PruneRun, Signals, VerifyRun};
 use lifeboat::{crypto, demo, Error};
 
 fn overrides(cli: &Cli, source: Option<&SourceArgs>) -> Overrides {
@@ -361,19 +361,39 @@ async fn dispatch(cli: &Cli, cancel: &Cancel) -> Result<()> {
             } else {
                 None
             };
+            let signals = Signals::from_settings(&settings)?;
             let repo = open_repo(&settings).await?;
-            let report = lifeboat::check::check(&repo, identities, read).await?;
+            let result = lifeboat::check::check(&repo, identities, read).await;
+            let failure = match &result {
+                Ok(r) if r.problems.is_empty() => None,
+                Ok(r) => Some(Error::CheckFailed {
+                    repo: repo.name(),
+                    problems: r.problems.len(),
+                }),
+                Err(_) => None,
+            };
+            signals
+                .check_finished(&CheckRun {
+                    repository: repo.name(),
+                    finished_at: chrono::Utc::now(),
+                    problems: result.as_ref().ok().map(|r| r.problems.len()),
+                    error: match (&result, &failure) {
+                        (Err(e), _) => Some(e.to_string()),
+                        (Ok(r), Some(_)) => {
+                            Some(output::problems_in_brief(&repo.name(), &r.problems))
+                        }
+                        _ => None,
+                    },
+                })
+                .await;
+            let report = result?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 output::check_report(&report);
             }
-            if !report.problems.is_empty() {
-                return Err(Error::CheckFailed {
-                    repo: repo.name(),
-                    problems: report.problems.len(),
-                }
-                .into());
+            if let Some(f) = failure {
+                return Err(f.into());
             }
         }
         Command::Report {

@@ -139,6 +139,21 @@ pub fn show(m: &Manifest) {
     }
 }
 
+/// `check`'s problems in a few lines, for a notification: the first five, and how many more.
+pub fn problems_in_brief(repo: &str, problems: &[String]) -> String {
+    let mut text = format!("check of {repo} found {} problem(s):", problems.len());
+    for p in problems.iter().take(5) {
+        text.push_str(&format!("\n- {p}"));
+    }
+    if problems.len() > 5 {
+        text.push_str(&format!(
+            "\n… and {} more (run `lifeboat check`)",
+            problems.len() - 5
+        ));
+    }
+    text
+}
+
 pub fn check_report(r: &lifeboat::check::CheckReport) {
     for p in &r.problems {
         println!("PROBLEM  {p}");

@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
-use super::outcome::{BackupOutcome, BackupRun, ComplianceRun, PruneRun, VerifyRun};
+use super::outcome::{BackupOutcome, BackupRun, CheckRun, ComplianceRun, PruneRun, VerifyRun};
 
 /// Every figure lifeboat exports. All are gauges labelled `repository` and `database`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -32,10 +32,13 @@ pub enum Metric {
     PruneLastDeleted,
     PruneLastFreed,
     RepositoryBackups,
+    CheckLastSuccess,
+    CheckLastFailure,
+    CheckLastProblems,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 16] = [
+    pub const ALL: [Metric; 19] = [
         Metric::BackupLastSuccess,
         Metric::BackupLastFailure,
         Metric::BackupLastDuration,
@@ -52,6 +55,9 @@ impl Metric {
         Metric::PruneLastDeleted,
         Metric::PruneLastFreed,
         Metric::RepositoryBackups,
+        Metric::CheckLastSuccess,
+        Metric::CheckLastFailure,
+        Metric::CheckLastProblems,
     ];
 
     pub fn name(self) -> &'static str {
@@ -74,6 +80,9 @@ impl Metric {
             Metric::PruneLastDeleted => "lifeboat_prune_last_deleted_backups",
             Metric::PruneLastFreed => "lifeboat_prune_last_freed_bytes",
             Metric::RepositoryBackups => "lifeboat_repository_backups",
+            Metric::CheckLastSuccess => "lifeboat_check_last_success_timestamp_seconds",
+            Metric::CheckLastFailure => "lifeboat_check_last_failure_timestamp_seconds",
+            Metric::CheckLastProblems => "lifeboat_check_last_problems",
         }
     }
 
@@ -121,6 +130,13 @@ impl Metric {
             Metric::RepositoryBackups => {
                 "Complete backups in the repository after the last successful prune."
             }
+            Metric::CheckLastSuccess => {
+                "Time the last check of the repository that found no problem finished."
+            }
+            Metric::CheckLastFailure => {
+                "Time the last check that found problems, or could not run, ended."
+            }
+            Metric::CheckLastProblems => "Problems the last completed check found.",
         }
     }
 
@@ -321,6 +337,22 @@ impl MetricsState {
                 self.set(Metric::RepositoryBackups, &s, run.kept as f64);
             }
             Some(_) => self.set_newest(Metric::PruneLastFailure, &s, finished),
+        }
+    }
+
+    /// A check run: repository-wide (the `database` label empty). Problems found, or a
+    /// check that could not run, set the failure time; the problem count is that of the last
+    /// check that completed.
+    pub fn record_check(&mut self, run: &CheckRun) {
+        let s = Series::new(&run.repository, "");
+        let finished = unix_seconds(run.finished_at);
+        if let Some(problems) = run.problems {
+            self.set(Metric::CheckLastProblems, &s, problems as f64);
+        }
+        if run.passed() {
+            self.set_newest(Metric::CheckLastSuccess, &s, finished);
+        } else {
+            self.set_newest(Metric::CheckLastFailure, &s, finished);
         }
     }
 

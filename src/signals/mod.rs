@@ -14,7 +14,7 @@ pub mod textfile;
 pub use metrics::{Metric, MetricsState, Series};
 pub use notify::{Event, Format, Notification, Notifier, NotifySettings, WebhookUrl};
 pub use outcome::{
-    BackedUpDatabase, BackupOutcome, BackupRun, ComplianceRun, ComplianceStatus,
+    BackedUpDatabase, BackupOutcome, BackupRun, CheckRun, ComplianceRun, ComplianceStatus,
     DatabaseCompliance, PruneRun, VerifiedDatabase, VerifyRun,
 };
 pub use textfile::Textfile;
@@ -114,6 +114,26 @@ impl Signals {
                 repository: Some(run.repository.clone()),
                 timestamp: run.finished_at,
                 ..Notification::new(Event::PruneFailed, error.clone())
+            };
+            self.notify(&n).await;
+        }
+    }
+
+    /// After `lifeboat check`: the repository's check figures; problems found, or a check
+    /// that could not run, send `check_failed`.
+    pub async fn check_finished(&self, run: &CheckRun) {
+        let update = run.clone();
+        self.update_metrics(move |m| m.record_check(&update)).await;
+        if !run.passed() {
+            let n = Notification {
+                repository: Some(run.repository.clone()),
+                timestamp: run.finished_at,
+                ..Notification::new(
+                    Event::CheckFailed,
+                    run.error
+                        .clone()
+                        .unwrap_or_else(|| "the check found problems".into()),
+                )
             };
             self.notify(&n).await;
         }

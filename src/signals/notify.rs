@@ -27,6 +27,8 @@ pub enum Event {
     VerifyFailed,
     /// A real prune failed: the repository stops shrinking.
     PruneFailed,
+    /// `check` found problems in the repository, or could not run.
+    CheckFailed,
     /// A compliance target is breached (overall status BREACH).
     Breach,
     /// The newest backup is older than the RPO target, or there is none.
@@ -39,6 +41,7 @@ impl Event {
             Event::BackupFailed => "backup_failed",
             Event::VerifyFailed => "verify_failed",
             Event::PruneFailed => "prune_failed",
+            Event::CheckFailed => "check_failed",
             Event::Breach => "breach",
             Event::Overdue => "overdue",
         }
@@ -47,7 +50,9 @@ impl Event {
     /// `error`: a run failed (targets may still hold); `critical`: a target is missed.
     pub fn severity(self) -> &'static str {
         match self {
-            Event::BackupFailed | Event::VerifyFailed | Event::PruneFailed => "error",
+            Event::BackupFailed | Event::VerifyFailed | Event::PruneFailed | Event::CheckFailed => {
+                "error"
+            }
             Event::Breach | Event::Overdue => "critical",
         }
     }
@@ -57,6 +62,7 @@ impl Event {
             Event::BackupFailed => "backup failed",
             Event::VerifyFailed => "verification failed",
             Event::PruneFailed => "prune failed",
+            Event::CheckFailed => "repository check failed",
             Event::Breach => "compliance breach",
             Event::Overdue => "backup overdue",
         }

@@ -101,6 +101,23 @@ pub struct PruneRun {
     pub error: Option<String>,
 }
 
+/// One `lifeboat check` run.
+#[derive(Debug, Clone)]
+pub struct CheckRun {
+    pub repository: String,
+    pub finished_at: DateTime<Utc>,
+    /// Problems found, when the check completed.
+    pub problems: Option<usize>,
+    /// What went wrong, as reported: the problems, or why the check could not run.
+    pub error: Option<String>,
+}
+
+impl CheckRun {
+    pub fn passed(&self) -> bool {
+        self.error.is_none() && self.problems == Some(0)
+    }
+}
+
 /// One `lifeboat verify` run of one backup.
 #[derive(Debug, Clone)]
 pub struct VerifyRun {

@@ -788,3 +788,67 @@ fn verify_and_report_signals_through_the_facade() {
     assert_eq!(bodies[1]["status"], "BREACH");
     assert_eq!(bodies[1]["rpo_target_seconds"], 93_600.0);
 }
+
+/// `lifeboat check` as a cron job: a clean check records its success; a damaged object makes
+/// it exit 3, record the failure and the problem count (parsed by prometheus_client), and
+/// send `check_failed` to the webhook.
+#[test]
+fn check_records_its_result_and_a_damaged_repository_notifies() {
+    let setup = Setup::new(pg15(), local_repo());
+    let app = source_db(&setup);
+    let manifest = setup.backup(&app, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let prom = dir.path().join("lifeboat.prom");
+    let receiver = Receiver::start(&[]);
+    let mut env = setup.env();
+    env.push(("LIFEBOAT_METRICS_FILE".into(), prom.display().to_string()));
+    env.push(("LIFEBOAT_WEBHOOK_URL".into(), receiver.url("/hook")));
+    env.push(("NO_PROXY".into(), "127.0.0.1,localhost".into()));
+
+    ok(lifeboat(&["check"], &env));
+    assert!(receiver.received().is_empty());
+    let clean = samples(&parse_with_prometheus_client(&prom), &setup.repo.url);
+    assert_eq!(
+        clean[&("lifeboat_check_last_problems".into(), String::new())],
+        0.0
+    );
+    assert!(clean.contains_key(&(
+        "lifeboat_check_last_success_timestamp_seconds".into(),
+        String::new()
+    )));
+
+    // One object of the backup loses its last byte.
+    let id = manifest["id"].as_str().unwrap();
+    let key = first_key(&manifest["databases"][0]["tables"][0]["object"]);
+    let path = setup
+        .repo
+        .local
+        .clone()
+        .unwrap()
+        .join(format!("backups/{id}/{key}"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.pop();
+    std::fs::write(&path, bytes).unwrap();
+
+    fails(lifeboat(&["check"], &env), 3, &["found 1 problem"]);
+    let damaged = samples(&parse_with_prometheus_client(&prom), &setup.repo.url);
+    assert_eq!(
+        damaged[&("lifeboat_check_last_problems".into(), String::new())],
+        1.0
+    );
+    assert!(damaged.contains_key(&(
+        "lifeboat_check_last_failure_timestamp_seconds".into(),
+        String::new()
+    )));
+    let got = receiver.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let body: serde_json::Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(body["event"], "check_failed");
+    assert_eq!(body["severity"], "error");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("found 1 problem(s):\n- backup "),
+        "{message}"
+    );
+    assert!(message.contains(&key), "{message}");
+}
