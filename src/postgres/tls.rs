@@ -56,7 +56,23 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-fn roots(root_cert: Option<&Path>) -> Result<RootCertStore> {
+/// The system's trusted roots, read once per process: reading and parsing the few hundred
+/// certificates of /etc/ssl costs ~55 million instructions (callgrind), which every
+/// connection paid before (a backup opens one session per job).
+fn native_roots() -> Arc<RootCertStore> {
+    static NATIVE: std::sync::OnceLock<Arc<RootCertStore>> = std::sync::OnceLock::new();
+    NATIVE
+        .get_or_init(|| {
+            let mut store = RootCertStore::empty();
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = store.add(cert);
+            }
+            Arc::new(store)
+        })
+        .clone()
+}
+
+fn roots(root_cert: Option<&Path>) -> Result<Arc<RootCertStore>> {
     let mut store = RootCertStore::empty();
     match root_cert {
         Some(path) => {
@@ -70,13 +86,9 @@ fn roots(root_cert: Option<&Path>) -> Result<RootCertStore> {
                     .map_err(|e| Error::config(format!("sslrootcert {}: {e}", path.display())))?;
             }
         }
-        None => {
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = store.add(cert);
-            }
-        }
+        None => return Ok(native_roots()),
     }
-    Ok(store)
+    Ok(Arc::new(store))
 }
 
 /// The connector for a mode; `None` for `disable`.
@@ -92,7 +104,7 @@ pub fn connector(
         (TlsMode::VerifyFull, _) => Check::ChainAndName,
     };
     let webpki = WebPkiServerVerifier::builder_with_provider(
-        Arc::new(roots(root_cert.map(PathBuf::as_path))?),
+        roots(root_cert.map(PathBuf::as_path))?,
         provider.clone(),
     )
     .build()
