@@ -320,8 +320,16 @@ pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {
             (Some(e), ps) => format!(" (endpoint {}, path-style {ps})", redact_url(e)),
             _ => String::new(),
         };
+        let lock = match rs.object_lock {
+            Some(l) => format!(
+                "; S3 Object Lock {} for {} (bucket checked)",
+                l.mode.as_str(),
+                humantime::format_duration(l.retain)
+            ),
+            None => String::new(),
+        };
         Ok(format!(
-            "{}{extra}: format {}, created {}",
+            "{}{extra}: format {}, created {}{lock}",
             repo.name(),
             d.format_version,
             d.created_at.to_rfc3339()

@@ -672,6 +672,13 @@ fn object_lock_retains_backups_and_prune_deletes_them_only_after_their_date() {
         Vec::<String>::new()
     );
 
+    let out = setup.run(&["config", "check"]);
+    assert!(
+        text(&out).contains("S3 Object Lock governance for 1h (bucket checked)"),
+        "{}",
+        text(&out)
+    );
+
     // Nothing deletes it early, and each path says why and until when.
     fails(
         setup.run(&["forget", &first_id]),
