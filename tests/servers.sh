@@ -39,9 +39,11 @@ start_pg() {
   make_certs "$dir"
   as_server_user "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C --no-sync >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; die "initdb $major failed"; }
-  # Everyone is trusted but `lifeboat_pw`, who must give a password (the tests of password
-  # files and of the missing-password error create that role).
-  sed -i '1i host all lifeboat_pw 127.0.0.1/32 scram-sha-256' "$dir/data/pg_hba.conf"
+  # Everyone is trusted but `lifeboat_pw` (SCRAM), `lifeboat_md5` and `lifeboat_clear`
+  # (cleartext), who must give a password (the tests of authentication create those roles).
+  sed -i -e '1i host all lifeboat_pw 127.0.0.1/32 scram-sha-256' \
+    -e '1i host all lifeboat_md5 127.0.0.1/32 md5' \
+    -e '1i host all lifeboat_clear 127.0.0.1/32 password' "$dir/data/pg_hba.conf"
   # Bundled builds' extension modules (postgres_fdw) must find the bundle's own libpq.
   as_server_user env LD_LIBRARY_PATH="$bin/../lib" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
     -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c wal_level=minimal -c max_wal_senders=0 -c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key" start >/dev/null \

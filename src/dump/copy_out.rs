@@ -1,14 +1,12 @@
 //! Table rows out of PostgreSQL with `COPY … TO STDOUT`, in text format: the format pg_dump
 //! writes, readable by any newer server and by psql by hand.
 
-use futures::StreamExt;
-use tokio_postgres::Client;
-
 use super::catalog::TableInfo;
 use crate::error::Result;
 use crate::manifest::BlockRange;
 use crate::pipeline::{ObjectStats, ObjectWriter};
-use crate::postgres::{quote_ident, ConnSpec};
+use crate::postgres::quote_ident;
+use crate::postgres::wire::WireSession;
 
 pub fn column_list(columns: &[String]) -> String {
     columns
@@ -55,10 +53,11 @@ pub fn copy_out_sql(table: &TableInfo, blocks: Option<BlockRange>) -> String {
     )
 }
 
-/// Streams one table (range) into `writer`; returns the row count and the object.
+/// Streams one table (range) into `writer`; returns the row count and the object. The
+/// server sends each row of a COPY as one message, so the count is exact (restore checks it
+/// against what COPY FROM reports).
 pub async fn copy_table(
-    client: &Client,
-    conn: &ConnSpec,
+    session: &mut WireSession,
     table: &TableInfo,
     blocks: Option<BlockRange>,
     mut writer: ObjectWriter,
@@ -66,20 +65,7 @@ pub async fn copy_table(
 ) -> Result<(u64, ObjectStats)> {
     let sql = copy_out_sql(table, blocks);
     let what = format!("COPY of {}.{}", table.schema, table.name);
-    let stream = client
-        .copy_out(sql.as_str())
-        .await
-        .map_err(|e| conn.error(&what, &e))?;
-    futures::pin_mut!(stream);
-    let mut rows = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| conn.error(&what, &e))?;
-        // The server sends each row of a COPY as one message (restore checks the count
-        // against what COPY FROM reports).
-        rows += 1;
-        progress.inc(chunk.len() as u64);
-        writer.write(&chunk).await?;
-    }
+    let rows = session.copy_out(&sql, &what, &mut writer, progress).await?;
     Ok((rows, writer.finish().await?))
 }
 

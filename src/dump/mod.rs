@@ -17,6 +17,7 @@ pub use options::{BackupOptions, Tuning};
 pub use plan::DEFAULT_SPLIT_BYTES;
 pub use session::reader_settings;
 
+use crate::postgres::wire::WireSession;
 use chrono::Utc;
 use std::sync::Arc;
 use tokio_postgres::Client;
@@ -370,7 +371,7 @@ async fn run_workers(
 /// A dump worker: its connection in the snapshot is opened on its first table.
 struct DumpWorker {
     ctx: Arc<DbContext>,
-    client: Option<Client>,
+    client: Option<WireSession>,
 }
 
 impl pool::Worker for DumpWorker {
@@ -382,7 +383,11 @@ impl pool::Worker for DumpWorker {
     }
 }
 
-async fn run_item(ctx: &DbContext, client: &mut Option<Client>, item: WorkItem) -> Result<Outcome> {
+async fn run_item(
+    ctx: &DbContext,
+    client: &mut Option<WireSession>,
+    item: WorkItem,
+) -> Result<Outcome> {
     match item {
         WorkItem::Schema(section) => {
             let (arg, file) = match section {
@@ -414,7 +419,7 @@ async fn run_item(ctx: &DbContext, client: &mut Option<Client>, item: WorkItem) 
                 );
             }
             let c = client
-                .as_ref()
+                .as_mut()
                 .ok_or_else(|| Error::Backup("no worker connection".into()))?;
             let safe = table_stem(seq, &table.schema, &table.name);
             let key = match part {
@@ -422,8 +427,7 @@ async fn run_item(ctx: &DbContext, client: &mut Option<Client>, item: WorkItem) 
                 None => format!("{}/data/{safe}.copy.zst.age", ctx.dir),
             };
             let w = ctx.writer(key);
-            let (rows, object) =
-                copy_out::copy_table(c, &ctx.conn, &table, blocks, w, &ctx.progress).await?;
+            let (rows, object) = copy_out::copy_table(c, &table, blocks, w, &ctx.progress).await?;
             tracing::debug!(table = %table.name, rows, bytes = object.plain_size, "table dumped");
             Ok(Outcome::Table(
                 seq,

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
+use crate::postgres::wire::WireSession;
+
 use super::catalog::TableInfo;
 use crate::error::{Error, Result};
 use crate::postgres::{quote_literal, ConnSpec};
@@ -98,14 +100,15 @@ impl Exporter {
     }
 }
 
-/// A worker connection reading in the exporter's snapshot.
+/// A worker connection reading in the exporter's snapshot. It speaks the protocol itself
+/// (`postgres::wire`): all it does after this is COPY rows out in bulk.
 pub async fn import(
     conn: &ConnSpec,
     version_num: u32,
     snapshot: &str,
     encoding: &str,
-) -> Result<Client> {
-    let client = conn.connect().await?;
+) -> Result<WireSession> {
+    let mut client = WireSession::connect(conn).await?;
     let setup = format!(
         "{} SET client_encoding = {}; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
          SET TRANSACTION SNAPSHOT {};",
@@ -114,9 +117,8 @@ pub async fn import(
         quote_literal(snapshot)
     );
     client
-        .batch_execute(&setup)
-        .await
-        .map_err(|e| conn.error("cannot import the backup snapshot", &e))?;
+        .execute(&setup, "cannot import the backup snapshot")
+        .await?;
     Ok(client)
 }
 

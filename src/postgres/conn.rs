@@ -155,6 +155,22 @@ impl ConnSpec {
             .map(|p| String::from_utf8_lossy(p).into_owned())
     }
 
+    pub fn tls_mode(&self) -> TlsMode {
+        self.tls
+    }
+
+    pub fn root_cert(&self) -> Option<&PathBuf> {
+        self.root_cert.as_ref()
+    }
+
+    /// An error about this server, for a reason that is not a driver error.
+    pub fn fail(&self, reason: String) -> Error {
+        Error::Postgres {
+            target: self.display(),
+            reason,
+        }
+    }
+
     pub fn error(&self, what: &str, err: &tokio_postgres::Error) -> Error {
         Error::Postgres {
             target: self.display(),
@@ -186,7 +202,7 @@ impl ConnSpec {
 
     /// Our configuration, with the password from the password file when none was given
     /// (looked up per connection: the database differs from one to the next).
-    fn config_with_passfile(&self) -> std::borrow::Cow<'_, Config> {
+    pub(crate) fn config_with_passfile(&self) -> std::borrow::Cow<'_, Config> {
         if self.config.get_password().is_some() {
             return std::borrow::Cow::Borrowed(&self.config);
         }

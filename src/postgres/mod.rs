@@ -8,6 +8,7 @@ mod passfile;
 pub mod tls;
 pub mod toc;
 mod tools;
+pub mod wire;
 
 pub use cluster::ScratchCluster;
 pub use conn::ConnSpec;

@@ -96,6 +96,14 @@ pub fn connector(
     mode: TlsMode,
     root_cert: Option<&PathBuf>,
 ) -> Result<Option<tokio_postgres_rustls::MakeRustlsConnect>> {
+    Ok(client_config(mode, root_cert)?.map(tokio_postgres_rustls::MakeRustlsConnect::new))
+}
+
+/// The rustls configuration for a mode; `None` for `disable`.
+pub fn client_config(
+    mode: TlsMode,
+    root_cert: Option<&PathBuf>,
+) -> Result<Option<rustls::ClientConfig>> {
     let provider = provider();
     let check = match (mode, root_cert) {
         (TlsMode::Disable, _) => return Ok(None),
@@ -120,7 +128,7 @@ pub fn connector(
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
-    Ok(Some(tokio_postgres_rustls::MakeRustlsConnect::new(config)))
+    Ok(Some(config))
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -313,3 +313,58 @@ fn config_check_redacts_secrets() {
     assert!(!out.contains("sekrit"), "{out}");
     assert!(out.contains("configuration is usable"), "{out}");
 }
+
+/// Every password method a server may ask of the backup role works for the whole backup
+/// (lifeboat's own COPY sessions authenticate themselves): SCRAM (above), MD5 and cleartext;
+/// a wrong password is named as such, exit 5.
+#[test]
+fn md5_and_cleartext_passwords_and_a_wrong_one() {
+    let pg = pg15();
+    pg.psql(
+        "postgres",
+        "DO $$ BEGIN \
+           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lifeboat_md5') THEN \
+             CREATE ROLE lifeboat_md5 LOGIN SUPERUSER; END IF; \
+           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lifeboat_clear') THEN \
+             CREATE ROLE lifeboat_clear LOGIN SUPERUSER; END IF; END $$; \
+         SET password_encryption = 'md5'; \
+         ALTER ROLE lifeboat_md5 PASSWORD 'md5-secret'; \
+         RESET password_encryption; \
+         ALTER ROLE lifeboat_clear PASSWORD 'clear-secret';",
+    );
+    let db = pg.create_db("pwmethods");
+    pg.psql(
+        &db,
+        "CREATE TABLE t AS SELECT g AS x FROM generate_series(1, 1000) g;",
+    );
+    let setup = Setup::new(pg.clone(), local_repo());
+    let backup = |user: &str, password: &str| {
+        let url = pg
+            .db_url(&db)
+            .replacen("//postgres@", &format!("//{user}@"), 1);
+        let mut env = setup.env();
+        env.push(("PGPASSWORD".into(), password.into()));
+        env.push(("PGPASSFILE".into(), "/nonexistent".into()));
+        lifeboat(
+            &["backup", "--source", &url, "--database", &db, "--json"],
+            &env,
+        )
+    };
+    for (user, password) in [
+        ("lifeboat_md5", "md5-secret"),
+        ("lifeboat_clear", "clear-secret"),
+    ] {
+        let manifest: serde_json::Value =
+            serde_json::from_str(&ok(backup(user, password))).unwrap();
+        assert_eq!(
+            manifest["databases"][0]["tables"][0]["rows"], 1000,
+            "{user}"
+        );
+    }
+    let err = fails(
+        backup("lifeboat_md5", "wr0ng-pw-123"),
+        5,
+        &["password authentication failed"],
+    );
+    assert!(!err.contains("wr0ng-pw-123"), "the password leaked: {err}");
+}
