@@ -23,7 +23,7 @@ SCALE="${BENCH_SCALE:-130}"
 LIFEBOAT="$ROOT/target/release/lifeboat"
 WORK="$(mktemp -d /tmp/lifeboat-bench.XXXXXX)"
 chmod 755 "$WORK"
-RESULTS="$WORK/results.tsv"   # label \t seconds \t range \t MB/s \t RSS MiB \t CPU s \t artifact MiB, or "# title"
+RESULTS="$WORK/results.tsv"   # label \t seconds \t range \t MB/s \t RSS MiB \t CPU s \t command CPU s \t artifact MiB, or "# title"
 : >"$RESULTS"
 DB_BYTES=1
 PGDIR=""                      # cluster directory once started
@@ -289,7 +289,7 @@ REPEAT="${BENCH_REPEAT:-3}"
 [[ "$REPEAT" =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_REPEAT must be a positive integer" >&2; exit 2; }
 measure() {
   local label="$1"; shift
-  local tf="$WORK/time.txt" runs="$WORK/runs.txt" i t0 t1 secs rss
+  local tf="$WORK/time.txt" runs="$WORK/runs.txt" i t0 t1 secs rss own
   : >"$runs"
   for ((i = 1; i <= REPEAT; i++)); do
     if [ -n "${PREP:-}" ]; then eval "$PREP" >/dev/null; fi
@@ -307,19 +307,23 @@ measure() {
     secs="$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0;
               for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.2f", s }' "$tf")"
     rss="$(awk '/Maximum resident set size/ { printf "%.0f", $NF / 1024 }' "$tf")"
-    echo "$secs $((t1 - t0)) $rss" >>"$runs"
+    # The command's own CPU (user + system, its children included: lifeboat and the pg_dump
+    # it runs, or a whole shell pipeline), apart from the server's.
+    own="$(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$tf")"
+    echo "$secs $((t1 - t0)) $rss $own" >>"$runs"
   done
   # One line: median wall, min-max wall, MB/s of the median, max RSS, median machine CPU.
-  local row cpu_ticks
+  local row cpu_ticks own_cpu
   cpu_ticks="$(sort -n -k2,2 "$runs" | awk '{ c[NR] = $2 } END { print c[int((NR + 1) / 2)] }')"
-  row="$(sort -n -k1,1 "$runs" | awk -v b="$DB_BYTES" -v hz="$(getconf CLK_TCK)" -v c="$cpu_ticks" '
+  own_cpu="$(sort -n -k4,4 "$runs" | awk '{ c[NR] = $4 } END { m = int((NR + 1) / 2); printf "%.2f (%.2f-%.2f)", c[m], c[1], c[NR] }')"
+  row="$(sort -n -k1,1 "$runs" | awk -v b="$DB_BYTES" -v hz="$(getconf CLK_TCK)" -v c="$cpu_ticks" -v o="$own_cpu" '
     { w[NR] = $1; if ($3 > rss) rss = $3 }
     END { m = int((NR + 1) / 2)
-          printf "%.2f\t%.2f-%.2f\t%.1f\t%d\t%.1f", w[m], w[1], w[NR],
-                 (w[m] > 0 ? b / 1e6 / w[m] : 0), rss, c / hz }')"
+          printf "%.2f\t%.2f-%.2f\t%.1f\t%d\t%.1f\t%s", w[m], w[1], w[NR],
+                 (w[m] > 0 ? b / 1e6 / w[m] : 0), rss, c / hz, o }')"
   printf '%s\t%s\t\n' "$label" "$row" >>"$RESULTS"
-  IFS=$'\t' read -r secs range mbps rss cpu <<<"$row"
-  printf '%-60s %7s s (%s) %7s MB/s %5s MiB RSS %6s s CPU\n' "$label" "$secs" "$range" "$mbps" "$rss" "$cpu"
+  IFS=$'\t' read -r secs range mbps rss cpu own <<<"$row"
+  printf '%-60s %7s s (%s) %7s MB/s %5s MiB RSS %6s s CPU %s s own CPU\n' "$label" "$secs" "$range" "$mbps" "$rss" "$cpu" "$own"
 }
 
 # artifact PATH — records the size of what the last measurement wrote (file or directory).
@@ -333,10 +337,12 @@ artifact() {
 note() { printf '# note: %s\n' "$*" >>"$RESULTS"; echo "NOTE: $*"; }
 
 print_table() {
-  printf '%-60s %8s %13s %8s %9s %7s %9s\n' "what" "wall s" "(range)" "MB/s" "RSS MiB" "CPU s" "artifact"
+  printf '%-60s %8s %13s %8s %9s %7s %19s %9s\n' "what" "wall s" "(range)" "MB/s" "RSS MiB" "CPU s" "own CPU s (range)" "artifact"
   awk -F'\t' '/^# / { print substr($0, 3); next }
-              { printf "  %-58s %8s %13s %8s %9s %7s %9s\n", $1, $2, $3, $4, $5, $6, $7 }' "$RESULTS"
+              { printf "  %-58s %8s %13s %8s %9s %7s %19s %9s\n", $1, $2, $3, $4, $5, $6, $7, $8 }' "$RESULTS"
   echo "(median of $REPEAT runs; range = fastest-slowest; MB/s = pg_database_size / median wall time;"
   echo " RSS = peak of the largest single process, over all runs; CPU s = median busy CPU of the"
-  echo " whole machine, server backends included; artifact = MiB on disk after the last run)"
+  echo " whole machine, server backends included; own CPU s = median user + system CPU of the command
+ itself and its children (lifeboat and the pg_dump it runs, or a whole pipeline), without the
+ server's; artifact = MiB on disk after the last run)"
 }
