@@ -244,6 +244,10 @@ impl DatabaseRun<'_> {
             progress: self.opts.progress.clone(),
             no_lock: true,
             evidence: Some(evidence.clone()),
+            // A scratch server may lack the source's locale, tablespace or roles: restore
+            // anyway, and let the database-properties check report what differs.
+            locale_fallback: true,
+            best_effort_properties: true,
             ..RestoreOptions::default()
         };
         let restored = restore::restore_manifest(
