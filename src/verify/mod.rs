@@ -329,6 +329,13 @@ impl DatabaseRun<'_> {
                 .unwrap_or_else(|e| checks::could_not_run("large-objects", "large objects", &e)),
         );
         out.push(
+            checks::database_properties(&conn, self.db, self.scratch.version_num)
+                .await
+                .unwrap_or_else(|e| {
+                    checks::could_not_run("database-properties", "database properties", &e)
+                }),
+        );
+        out.push(
             checks::schema(&conn, self.source, self.db, self.pg_dump)
                 .await
                 .unwrap_or_else(|e| checks::could_not_run("schema", "schema", &e)),
