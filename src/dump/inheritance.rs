@@ -161,11 +161,17 @@ async fn describe(
         })
         .collect();
     // PostgreSQL 18 names NOT NULL constraints and tracks whether they are the table's own.
+    // Before 18 there is no telling: as pg_dump does, a NOT NULL a parent's column also
+    // has counts as inherited.
     let not_null = if version_num >= 180000 {
         "(SELECT ARRAY[k.conname::text, k.conislocal::text] FROM pg_catalog.pg_constraint k
            WHERE k.conrelid = a.attrelid AND k.contype = 'n' AND k.conkey[1] = a.attnum)"
     } else {
-        "NULL::text[]"
+        "ARRAY[NULL, (NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_inherits i
+              JOIN pg_catalog.pg_attribute pa
+                ON pa.attrelid = i.inhparent AND pa.attname = a.attname AND pa.attnotnull
+             WHERE i.inhrelid = a.attrelid))::text]"
     };
     let cols = client
         .query(
@@ -196,9 +202,9 @@ async fn describe(
             let expr: Option<String> = r.get(5);
             let generated_kind: String = r.get(6);
             let local: bool = r.get(4);
-            let nn: Option<Vec<String>> = r.get(7);
+            let nn: Option<Vec<Option<String>>> = r.get(7);
             let (not_null_name, not_null_local) = match nn.as_deref() {
-                Some([name, local]) => (Some(name.clone()), local == "true"),
+                Some([name, local]) => (name.clone(), local.as_deref() == Some("true")),
                 _ => (None, true),
             };
             let (default, generated) = match generated_kind.as_str() {

@@ -231,7 +231,8 @@ pub struct InheritedColumn {
     /// The NOT NULL constraint's name (PostgreSQL 18+ names them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_null_name: Option<String>,
-    /// Whether that constraint is the table's own (not only inherited).
+    /// Whether the NOT NULL is the table's own, not only inherited (PostgreSQL 18 records
+    /// it; for older sources: whether no parent's column is NOT NULL, as pg_dump decides).
     #[serde(default = "yes")]
     pub not_null_local: bool,
     /// Defined in the table itself (`attislocal`); false for a column only inherited.

@@ -156,17 +156,11 @@ fn catalog_marks(t: &InheritedTable, table: &str) -> String {
         ));
     }
     // NOT NULL constraints exist in the catalog from PostgreSQL 18 (on older targets this
-    // matches nothing). A source before 18 did not say: an inherited column's is inherited.
+    // matches nothing).
     let not_null: Vec<&str> = t
         .columns
         .iter()
-        .filter(|c| {
-            c.not_null
-                && !match c.not_null_name {
-                    Some(_) => c.not_null_local,
-                    None => c.local,
-                }
-        })
+        .filter(|c| c.not_null && !c.not_null_local)
         .map(|c| c.name.as_str())
         .collect();
     if !not_null.is_empty() {
@@ -194,7 +188,7 @@ mod tests {
             collation: None,
             not_null,
             not_null_name: None,
-            not_null_local: true,
+            not_null_local: local,
             local,
             default: None,
             generated: None,
