@@ -254,6 +254,16 @@ pub enum Command {
         /// dropping it once the restore is in place.
         #[arg(long, requires = "clean")]
         keep_old: bool,
+        /// Into an existing database (no --create): also apply the backup's database
+        /// properties (owner, comment, privileges, ALTER DATABASE/ROLE … SET settings,
+        /// connection limit). A database the restore creates always gets them, locale and
+        /// default tablespace included.
+        #[arg(long)]
+        database_properties: bool,
+        /// If the target server lacks the backup's locale (or provider), create the
+        /// database with the server's default locale, with a warning, instead of failing.
+        #[arg(long)]
+        locale_fallback: bool,
         /// Print the restore report as JSON on stdout.
         #[arg(long)]
         json: bool,

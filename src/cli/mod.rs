@@ -211,6 +211,8 @@ async fn dispatch(cli: &Cli, cancel: &Cancel) -> Result<()> {
             globals,
             no_lock,
             keep_old,
+            database_properties,
+            locale_fallback,
             json,
         } => {
             let settings = Settings::load(cli.config.clone(), overrides(cli, None))?;
@@ -235,6 +237,9 @@ async fn dispatch(cli: &Cli, cancel: &Cancel) -> Result<()> {
                 no_lock: *no_lock,
                 keep_old: *keep_old,
                 evidence: None,
+                database_properties: *database_properties,
+                locale_fallback: *locale_fallback,
+                best_effort_properties: false,
             };
             opts.validate()?;
             let identities = settings.identities()?;

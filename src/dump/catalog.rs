@@ -26,7 +26,7 @@ impl TableInfo {
 }
 
 /// Schemas that are never user data.
-const SYSTEM_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
+pub(super) const SYSTEM_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
      AND n.nspname !~ '^pg_toast' AND n.nspname !~ '^pg_temp_'";
 
 /// Reads the tables' sizes. `pg_table_size` needs a lock on the table, so this runs

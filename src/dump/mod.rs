@@ -7,14 +7,18 @@
 
 mod catalog;
 mod copy_out;
+mod inheritance;
 mod options;
 mod pgdump;
 mod plan;
+mod properties;
 mod session;
 
 pub use copy_out::column_list;
+pub use inheritance::dump_order;
 pub use options::{BackupOptions, Tuning};
 pub use plan::DEFAULT_SPLIT_BYTES;
+pub use properties::database_properties;
 pub use session::reader_settings;
 
 use crate::postgres::wire::WireSession;
@@ -304,6 +308,9 @@ async fn dump_database(
     exporter.lock_tables(&tables, ctx.lock_timeout_secs).await?;
     catalog::fill_sizes(client, &ctx.conn, &mut tables).await?;
     let sequences_sql = catalog::sequences_sql(client, &ctx.conn).await?;
+    let inheritance = inheritance::divergent_children(client, &ctx.conn, ctx.version_num).await?;
+    let properties =
+        properties::database_properties(client, &ctx.conn, ctx.version_num, name).await?;
     ctx.snapshot = exporter.snapshot.clone();
     let consistent_at = exporter.consistent_at;
     ctx.encoding = encoding.clone();
@@ -349,6 +356,8 @@ async fn dump_database(
         sequences,
         large_objects: lobs.ok_or_else(missing)?,
         tables: tables.into_iter().map(|(_, _, t)| t).collect(),
+        properties: Some(properties),
+        inheritance,
     })
 }
 

@@ -199,6 +199,19 @@ pub struct SplitDump {
     pub needs_psql: bool,
 }
 
+impl SplitDump {
+    /// The dump as one script again: the preamble, then every entry with the session
+    /// state it needs. psql runs it as it would the original.
+    pub fn script(&self) -> String {
+        let mut out = self.preamble.clone();
+        for e in &self.entries {
+            out.push_str(&e.header());
+            out.push_str(&e.script());
+        }
+        out
+    }
+}
+
 /// Session settings pg_dump changes between entries.
 const TRACKED: [&str; 3] = [
     "SET default_tablespace = ",
@@ -303,7 +316,9 @@ impl TocEntry {
     /// The entry as a script runnable on a connection that has run the preamble.
     pub fn script(&self) -> String {
         let mut s = self.session.join("\n");
-        s.push('\n');
+        if !s.is_empty() {
+            s.push('\n');
+        }
         s.push_str(&self.sql);
         s
     }
@@ -364,6 +379,87 @@ impl TocEntry {
         self.only = only;
         self
     }
+}
+
+impl TocEntry {
+    /// pg_dump's comment header for the entry, as [`split`] reads it.
+    pub fn header(&self) -> String {
+        let mut h = format!(
+            "\n--\n-- Name: {}; Type: {}; Schema: {}; Owner: {}",
+            self.name,
+            self.kind,
+            self.schema.as_deref().unwrap_or("-"),
+            self.owner.as_deref().unwrap_or("")
+        );
+        if let Some(t) = &self.tablespace {
+            h.push_str(&format!("; Tablespace: {t}"));
+        }
+        h.push_str("\n--\n");
+        h
+    }
+
+    /// The entry's first SQL statement (comments before it skipped, its `;` included) and
+    /// the rest of its SQL, or `None` when it holds no complete statement. Quotes (`'…'`,
+    /// `"…"`, `$tag$…$tag$`) and comments are respected.
+    pub fn first_statement(&self) -> Option<(&str, &str)> {
+        let end = statement_end(&self.sql)?;
+        Some((self.sql[..end].trim_start(), &self.sql[end..]))
+    }
+
+    /// Whether the first statement starts with these keywords (`CREATE TABLE`).
+    pub fn starts_with_words(&self, words: &[&str]) -> bool {
+        let tokens = first_statement(&self.sql);
+        words.len() <= tokens.len() && words.iter().zip(&tokens).all(|(w, t)| t.is_word(w))
+    }
+}
+
+/// Byte offset just past the first `;` of `sql` outside quotes and comments.
+fn statement_end(sql: &str) -> Option<usize> {
+    let b = sql.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b';' => return Some(i + 1),
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                i = sql[i..].find('\n').map_or(b.len(), |n| i + n);
+            }
+            q @ (b'\'' | b'"') => {
+                i += 1;
+                while i < b.len() {
+                    if b[i] == q {
+                        if b.get(i + 1) == Some(&q) {
+                            i += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                    i += 1;
+                }
+            }
+            b'$' => {
+                // `$tag$ … $tag$` (a `$` inside an identifier or a `$1` is not a quote).
+                let rest = &sql[i + 1..];
+                let tag_len = rest
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len());
+                let starts_word = i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_');
+                if !starts_word
+                    && rest[tag_len..].starts_with('$')
+                    && !rest[..tag_len].starts_with(|c: char| c.is_ascii_digit())
+                {
+                    let tag = &sql[i..i + tag_len + 2];
+                    let body = i + tag.len();
+                    i = sql[body..]
+                        .find(tag)
+                        .map_or(b.len(), |n| body + n + tag.len())
+                        - 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// The object a COMMENT/ACL/SECURITY LABEL header names.
@@ -672,6 +768,29 @@ CREATE INDEX t_a_idx ON public.t USING btree (a);
         let t = QualifiedName::new("public", "t");
         assert!(pk.is_on(&t) && pk.only);
         assert!(idx.is_on(&t) && !idx.only);
+    }
+
+    #[test]
+    fn first_statement_respects_quotes_comments_and_dollar_quotes() {
+        let d = split(
+            "--\n-- Name: t; Type: TABLE; Schema: s; Owner: o\n--\n\n\
+             CREATE TABLE \"s\".\"t;x\" (\n    \"a\" text DEFAULT 'x;''y' -- c;\n);\n\
+             ALTER TABLE \"s\".\"t;x\" OWNER TO \"o\";\n",
+        );
+        let e = &d.entries[0];
+        assert!(e.starts_with_words(&["CREATE", "TABLE"]));
+        assert!(!e.starts_with_words(&["CREATE", "UNLOGGED"]));
+        let (first, rest) = e.first_statement().unwrap();
+        assert!(
+            first.starts_with("CREATE TABLE") && first.ends_with(");"),
+            "{first}"
+        );
+        assert_eq!(rest.trim(), "ALTER TABLE \"s\".\"t;x\" OWNER TO \"o\";");
+        assert_eq!(statement_end("SELECT $q$a;b$q$;"), Some(17));
+        assert_eq!(statement_end("SELECT $1;"), Some(10));
+        assert_eq!(statement_end("no end"), None);
+        let again = split(&d.script());
+        assert_eq!(again.entries, d.entries);
     }
 
     #[test]

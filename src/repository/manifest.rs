@@ -8,6 +8,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use super::database::{
+    DatabaseGrant, DatabasePrivilege, DatabaseProperties, Generated, InheritedCheck,
+    InheritedColumn, InheritedTable, LocaleProvider, QualifiedRef, RoleSetting, SecurityLabel,
+    Setting,
+};
 use crate::error::{Error, Result};
 
 /// The newest manifest and descriptor format this lifeboat reads and the one it writes.
@@ -82,6 +87,13 @@ pub struct DatabaseBackup {
     /// Large objects' contents as SQL (pg_dump data section restricted to large objects).
     pub large_objects: ObjectStats,
     pub tables: Vec<TableData>,
+    /// The database's own properties (owner, locale, grants, settings…); absent in backups
+    /// made before lifeboat recorded them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<DatabaseProperties>,
+    /// Inheritance children whose column order pg_dump's SQL would not reproduce.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inheritance: Vec<InheritedTable>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -369,6 +381,8 @@ mod v1 {
                             object: t.object.into(),
                         })
                         .collect(),
+                    properties: None,
+                    inheritance: Vec::new(),
                 })
                 .collect(),
         })

@@ -17,6 +17,7 @@
 //! The storage underneath is a [`Storage`]: this module never knows which one.
 
 pub mod catalog;
+pub mod database;
 pub mod delete;
 mod descriptor;
 pub mod layout;

@@ -83,7 +83,7 @@ pub struct Stage {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CheckResult {
-    /// `table`, `sequence`, `large-objects`, `schema`, `assertion`.
+    /// `table`, `sequence`, `large-objects`, `database-properties`, `schema`, `assertion`.
     pub kind: String,
     /// What was checked: a table's name, an assertion's name…
     pub name: String,

@@ -8,7 +8,9 @@
 mod data;
 mod ddl;
 mod evidence;
+mod inheritance;
 mod post_data;
+mod properties;
 pub(crate) mod script;
 mod select;
 mod target;
@@ -55,6 +57,15 @@ pub struct RestoreOptions {
     pub no_lock: bool,
     /// Collects what `verify` compares: each table's row digest as loaded.
     pub evidence: Option<Arc<Evidence>>,
+    /// Into an existing database: apply the backup's database properties (owner,
+    /// privileges, settings…) too. A database the restore creates always gets them.
+    pub database_properties: bool,
+    /// A locale the target lacks: create the database with the server's default locale
+    /// (with a warning) instead of failing.
+    pub locale_fallback: bool,
+    /// For `verify`'s scratch server: a locale, tablespace or role it lacks, or a property
+    /// it cannot set, is a warning (its checks then report the difference), not a failure.
+    pub best_effort_properties: bool,
 }
 
 impl Default for RestoreOptions {
@@ -76,6 +87,9 @@ impl Default for RestoreOptions {
             keep_old: false,
             no_lock: false,
             evidence: None,
+            database_properties: false,
+            locale_fallback: false,
+            best_effort_properties: false,
         }
     }
 }
@@ -178,14 +192,25 @@ pub(crate) async fn restore_manifest(
         )));
     }
     let whole = tables.is_none() && !opts.data_only;
-    let placement = target::prepare(&maint, target, &db.encoding, opts, whole).await?;
+
+    // Where it goes, the database's properties checked on the target (locale before
+    // anything is created, roles once the backup's are applied), then create it.
+    let plan = target::decide(&maint, target, opts, whole).await?;
+    let mut props = properties::PropertiesPlan::new(&db, plan.creates(), opts);
+    let spec = props.create_spec(&maint, target, target_version).await?;
+    if let (true, Some(globals)) = (opts.globals, manifest.globals.as_ref()) {
+        script::apply_globals(&psql, target, &source, globals).await?;
+    }
+    props.check_roles(&maint, target).await?;
+    let placement = plan.execute(&maint, target, &spec, opts.keep_old).await?;
     drop(maint);
     let into = placement.conn(target);
     let outcome = async {
-        if let (true, Some(globals)) = (opts.globals, manifest.globals.as_ref()) {
-            script::apply_globals(&psql, &into, &source, globals).await?;
-        }
-        run_steps(&source, &psql, &into, &db, tables.as_deref(), opts).await
+        let done = run_steps(&source, &psql, &into, &db, tables.as_deref(), opts).await?;
+        props
+            .apply(target, &placement.database(target), target_version)
+            .await?;
+        Ok::<_, Error>(done)
     }
     .await;
     opts.progress.finish();
@@ -236,7 +261,14 @@ async fn run_steps(
     match tables {
         None => {
             if !opts.data_only {
-                script::run_with_psql(psql, target, source, &db.pre_data, true).await?;
+                if db.inheritance.is_empty() {
+                    script::run_with_psql(psql, target, source, &db.pre_data, true).await?;
+                } else {
+                    let mut pre = toc::split(&source.read_text(&db.pre_data).await?);
+                    inheritance_children(target, db, &mut pre).await?;
+                    let name = db.pre_data.name();
+                    script::run_text_with_psql(psql, target, &pre.script(), name, true).await?;
+                }
                 lap("pre-data", &mut steps);
             }
             if opts.data_only {
@@ -316,7 +348,8 @@ async fn restore_tables(
     let selected = select::data_of(db, names);
 
     // 1. Read and verify everything first.
-    let pre = toc::split(&source.read_text(&db.pre_data).await?);
+    let mut pre = toc::split(&source.read_text(&db.pre_data).await?);
+    inheritance_children(target, db, &mut pre).await?;
     let post = toc::split(&source.read_text(&db.post_data).await?);
     let seq = source.read_text(&db.sequences).await?;
     if !opts.schema_only {
@@ -419,6 +452,38 @@ async fn restore_tables(
     lap("data and post-data", steps);
     let bytes = selected.iter().map(|t| t.object.plain_size).sum();
     Ok((names.len(), rows, bytes))
+}
+
+/// Gives the inheritance children the backup recorded their own column order (see
+/// [`inheritance`]); marking what they only inherited needs a superuser.
+async fn inheritance_children(
+    target: &ConnSpec,
+    db: &DatabaseBackup,
+    pre: &mut toc::SplitDump,
+) -> Result<()> {
+    if db.inheritance.is_empty() {
+        return Ok(());
+    }
+    let client = target.connect().await?;
+    let superuser: bool = client
+        .query_one(
+            "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .await
+        .map_err(|e| target.error("cannot read the restoring role", &e))?
+        .get(0);
+    drop(client);
+    let n = inheritance::rewrite(pre, &db.inheritance, superuser);
+    if n > 0 && !superuser {
+        tracing::warn!(
+            tables = n,
+            "inheritance children keep their column order, but without superuser their \
+             inherited columns and constraints are recorded as their own: a later ALTER \
+             TABLE parent DROP COLUMN keeps such a column in the child"
+        );
+    }
+    Ok(())
 }
 
 fn pick_database<'a>(manifest: &'a Manifest, wanted: Option<&str>) -> Result<&'a DatabaseBackup> {

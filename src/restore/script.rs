@@ -51,25 +51,7 @@ pub async fn run_with_psql(
     object: &ObjectStats,
     single_transaction: bool,
 ) -> Result<()> {
-    let conninfo = target.libpq_conninfo();
-    let mut args = vec![
-        "-X",
-        "-q",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "--no-password",
-        "-d",
-        &conninfo,
-    ];
-    if single_transaction {
-        args.push("--single-transaction");
-    }
-    args.extend(["-f", "-"]);
-    let (mut child, stderr) = psql.spawn(target, &args, true)?;
-    let mut stdin = child.stdin.take().ok_or_else(|| Error::Tool {
-        tool: "psql".into(),
-        failure: ToolFailure::NoPipe("stdin"),
-    })?;
+    let (mut child, mut stdin, stderr) = spawn_psql(psql, target, single_transaction)?;
     let mut reader = source.open(object);
     let fed: Result<()> = async {
         while let Some(chunk) = reader.next().await? {
@@ -86,6 +68,60 @@ pub async fn run_with_psql(
         return Err(e);
     }
     drop(stdin);
+    finish_psql(child, stderr, object.name(), target).await
+}
+
+/// Runs an SQL script held in memory (a schema section lifeboat rewrote) through psql,
+/// as [`run_with_psql`] runs a stored one; `what` names it in errors.
+pub async fn run_text_with_psql(
+    psql: &PgTool,
+    target: &ConnSpec,
+    sql: &str,
+    what: &str,
+    single_transaction: bool,
+) -> Result<()> {
+    let (child, mut stdin, stderr) = spawn_psql(psql, target, single_transaction)?;
+    // A write error means psql stopped early: its exit status and stderr say why.
+    let _ = stdin.write_all(sql.as_bytes()).await;
+    drop(stdin);
+    finish_psql(child, stderr, what, target).await
+}
+
+type Stderr = tokio::task::JoinHandle<String>;
+
+fn spawn_psql(
+    psql: &PgTool,
+    target: &ConnSpec,
+    single_transaction: bool,
+) -> Result<(tokio::process::Child, tokio::process::ChildStdin, Stderr)> {
+    let conninfo = target.libpq_conninfo();
+    let mut args = vec![
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "--no-password",
+        "-d",
+        &conninfo,
+    ];
+    if single_transaction {
+        args.push("--single-transaction");
+    }
+    args.extend(["-f", "-"]);
+    let (mut child, stderr) = psql.spawn(target, &args, true)?;
+    let stdin = child.stdin.take().ok_or_else(|| Error::Tool {
+        tool: "psql".into(),
+        failure: ToolFailure::NoPipe("stdin"),
+    })?;
+    Ok((child, stdin, stderr))
+}
+
+async fn finish_psql(
+    mut child: tokio::process::Child,
+    stderr: Stderr,
+    what: &str,
+    target: &ConnSpec,
+) -> Result<()> {
     let status = child
         .wait()
         .await
@@ -93,8 +129,7 @@ pub async fn run_with_psql(
     let err_text = stderr.await.unwrap_or_default();
     if !status.success() {
         return Err(Error::Restore(format!(
-            "{} failed on {}: {}",
-            object.name(),
+            "{what} failed on {}: {}",
             target.display(),
             if err_text.is_empty() {
                 status.to_string()

@@ -49,37 +49,40 @@ pub async fn database_exists(maint: &Client, target: &ConnSpec, name: &str) -> R
     Ok(row.is_some())
 }
 
-/// Creates the target database, dropping an existing one first if `replace`.
+/// What `CREATE DATABASE` says beyond the name and template: the encoding, and the
+/// locale, provider and tablespace options (empty: the server's defaults).
+#[derive(Debug, Clone, Default)]
+pub struct CreateSpec {
+    pub encoding: String,
+    /// `LOCALE_PROVIDER = libc LOCALE = 'C' TABLESPACE = "t"`: checked on the target first.
+    pub options: String,
+}
+
+/// Creates the target database; it must not exist.
 pub async fn create_database(
     maint: &Client,
     target: &ConnSpec,
     name: &str,
-    encoding: &str,
-    replace: bool,
+    spec: &CreateSpec,
 ) -> Result<()> {
     if database_exists(maint, target, name).await? {
-        if !replace {
-            return Err(Error::Restore(format!(
-                "database `{name}` already exists on {}; choose another name, or pass --clean to \
-                 drop and replace it",
-                target.display()
-            )));
-        }
-        tracing::warn!(
-            database = name,
-            "dropping the existing target database (--clean)"
-        );
-        maint
-            .batch_execute(&format!("DROP DATABASE {}", quote_ident(name)))
-            .await
-            .map_err(|e| target.error(&format!("cannot drop database {name}"), &e))?;
+        return Err(Error::Restore(format!(
+            "database `{name}` already exists on {}; choose another name, or pass --clean to \
+             drop and replace it",
+            target.display()
+        )));
+    }
+    let mut sql = format!(
+        "CREATE DATABASE {} WITH TEMPLATE = template0 ENCODING = {}",
+        quote_ident(name),
+        quote_literal(&spec.encoding)
+    );
+    if !spec.options.is_empty() {
+        sql.push(' ');
+        sql.push_str(&spec.options);
     }
     maint
-        .batch_execute(&format!(
-            "CREATE DATABASE {} TEMPLATE template0 ENCODING {}",
-            quote_ident(name),
-            quote_literal(encoding)
-        ))
+        .batch_execute(&sql)
         .await
         .map_err(|e| target.error(&format!("cannot create database {name}"), &e))?;
     Ok(())
@@ -159,15 +162,59 @@ fn beside(name: &str, tag: &str) -> String {
     base + &suffix
 }
 
-/// Decides where the restore goes and prepares it: creates the database (or the staging
-/// one), or checks that restoring into the existing one is what was asked.
-pub async fn prepare(
+/// Where the restore will go, decided before anything is written.
+#[derive(Debug)]
+pub enum Plan {
+    /// Into the existing database, as it is.
+    Direct,
+    /// Into a new database of that name.
+    Create { name: String },
+    /// Replacing the existing database through a staging one (`--clean`).
+    Replace { name: String },
+}
+
+impl Plan {
+    /// Whether the restore creates a database (and so sets its properties).
+    pub fn creates(&self) -> bool {
+        !matches!(self, Plan::Direct)
+    }
+
+    /// Creates the database (or the staging one).
+    pub async fn execute(
+        self,
+        maint: &Client,
+        target: &ConnSpec,
+        spec: &CreateSpec,
+        keep_old: bool,
+    ) -> Result<Placement> {
+        match self {
+            Plan::Direct => Ok(Placement::Direct),
+            Plan::Create { name } => {
+                create_database(maint, target, &name, spec).await?;
+                Ok(Placement::Created { name })
+            }
+            Plan::Replace { name } => {
+                let staging = beside(&name, "lifeboat");
+                create_database(maint, target, &staging, spec).await?;
+                tracing::info!(database = name, staging, "restoring beside the existing database; it is replaced only once the restore is complete");
+                Ok(Placement::Staged {
+                    name,
+                    staging,
+                    keep_old,
+                })
+            }
+        }
+    }
+}
+
+/// Decides where the restore goes, checking that restoring into an existing database is
+/// what was asked. Writes nothing.
+pub async fn decide(
     maint: &Client,
     target: &ConnSpec,
-    encoding: &str,
     opts: &super::RestoreOptions,
     whole: bool,
-) -> Result<Placement> {
+) -> Result<Plan> {
     let name = target.dbname().to_string();
     let exists = database_exists(maint, target, &name).await?;
     let replace = if opts.create {
@@ -197,26 +244,24 @@ pub async fn prepare(
         }
         n > 0
     } else {
-        return Ok(Placement::Direct);
+        return Ok(Plan::Direct);
     };
-    if replace {
-        let staging = beside(&name, "lifeboat");
-        create_database(maint, target, &staging, encoding, false).await?;
-        tracing::info!(database = name, staging, "restoring beside the existing database; it is replaced only once the restore is complete");
-        return Ok(Placement::Staged {
-            name,
-            staging,
-            keep_old: opts.keep_old,
-        });
-    }
-    if opts.create {
-        create_database(maint, target, &name, encoding, false).await?;
-        return Ok(Placement::Created { name });
-    }
-    Ok(Placement::Direct)
+    Ok(match (replace, opts.create) {
+        (true, _) => Plan::Replace { name },
+        (false, true) => Plan::Create { name },
+        (false, false) => Plan::Direct,
+    })
 }
 
 impl Placement {
+    /// The name of the database the restore writes into.
+    pub fn database(&self, target: &ConnSpec) -> String {
+        match self {
+            Placement::Staged { staging, .. } => staging.clone(),
+            _ => target.dbname().to_string(),
+        }
+    }
+
     /// The connection the restore writes through.
     pub fn conn(&self, target: &ConnSpec) -> ConnSpec {
         match self {

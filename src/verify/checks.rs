@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 use super::digest::{LineDigester, LineSplitter, RowDigest};
 use crate::config::AssertionConfig;
 use crate::error::{Error, Result};
-use crate::manifest::DatabaseBackup;
+use crate::manifest::{DatabaseBackup, DatabaseProperties};
 use crate::pool;
 use crate::postgres::toc::{self, QualifiedName, TocEntry};
 use crate::postgres::{quote_literal, ConnSpec, PgTool};
@@ -559,6 +559,176 @@ pub async fn schema(
     Ok(result("schema", "schema", passed, evidence))
 }
 
+// ---------------------------------------------------------------------------------------
+// The database's own properties
+
+/// The restored database's own properties (owner, locale, privileges, settings…), read as
+/// the backup read the source's, against the manifest's. The database's name is not one
+/// of them (verify restores under another name). A locale, tablespace or role the scratch
+/// server lacks was left out of the restore with a warning, and shows here as a difference.
+pub async fn database_properties(
+    conn: &ConnSpec,
+    db: &DatabaseBackup,
+    version_num: u32,
+) -> Result<CheckResult> {
+    let name = "database properties";
+    let Some(want) = &db.properties else {
+        return Ok(result(
+            "database-properties",
+            name,
+            true,
+            "not compared: the backup predates database properties (its lifeboat did not \
+             record them)"
+                .into(),
+        ));
+    };
+    let client = conn.connect().await?;
+    let have = crate::dump::database_properties(&client, conn, version_num, conn.dbname()).await?;
+    let diffs = property_differences(want, &have);
+    let evidence = if diffs.is_empty() {
+        format!(
+            "as the backup recorded: owner {}, {} locale {}/{}{}, {} privilege(s){}, {} \
+             setting(s), {} per-role setting(s), connection limit {}{}",
+            want.owner,
+            want.locale_provider.as_sql(),
+            want.collate,
+            want.ctype,
+            want.locale
+                .as_ref()
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default(),
+            want.effective_acl().len(),
+            if want.acl.is_none() {
+                " (defaults)"
+            } else {
+                ""
+            },
+            want.settings.len(),
+            want.role_settings.len(),
+            want.connection_limit,
+            if want.comment.is_some() {
+                ", comment"
+            } else {
+                ""
+            }
+        )
+    } else {
+        format!("{} difference(s): {}", diffs.len(), first_few(&diffs))
+    };
+    Ok(result(
+        "database-properties",
+        name,
+        diffs.is_empty(),
+        evidence,
+    ))
+}
+
+/// Each property that differs, as `what: backup …, restored …`.
+pub fn property_differences(want: &DatabaseProperties, have: &DatabaseProperties) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |what: &str, a: String, b: String| {
+        if a != b {
+            out.push(format!("{what}: backup {a}, restored {b}"));
+        }
+    };
+    check("owner", want.owner.clone(), have.owner.clone());
+    check(
+        "locale provider",
+        want.locale_provider.as_sql().into(),
+        have.locale_provider.as_sql().into(),
+    );
+    check("LC_COLLATE", want.collate.clone(), have.collate.clone());
+    check("LC_CTYPE", want.ctype.clone(), have.ctype.clone());
+    check(
+        "locale",
+        format!("{:?}", want.locale),
+        format!("{:?}", have.locale),
+    );
+    check(
+        "ICU rules",
+        format!("{:?}", want.icu_rules),
+        format!("{:?}", have.icu_rules),
+    );
+    check(
+        "connection limit",
+        want.connection_limit.to_string(),
+        have.connection_limit.to_string(),
+    );
+    check(
+        "template flag",
+        want.is_template.to_string(),
+        have.is_template.to_string(),
+    );
+    check(
+        "ALLOW_CONNECTIONS",
+        want.allow_connections.to_string(),
+        have.allow_connections.to_string(),
+    );
+    check(
+        "tablespace",
+        format!("{:?}", want.tablespace),
+        format!("{:?}", have.tablespace),
+    );
+    check(
+        "comment",
+        format!("{:?}", want.comment),
+        format!("{:?}", have.comment),
+    );
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v.join(", ")
+    };
+    let labels = |p: &DatabaseProperties| {
+        sorted(
+            p.security_labels
+                .iter()
+                .map(|l| format!("{}={:?}", l.provider, l.label))
+                .collect(),
+        )
+    };
+    check("security labels", labels(want), labels(have));
+    let acl = |p: &DatabaseProperties| {
+        sorted(
+            p.effective_acl()
+                .iter()
+                .map(|g| {
+                    format!(
+                        "{}={}{}/{}",
+                        g.grantee.as_deref().unwrap_or("PUBLIC"),
+                        g.privilege.as_sql(),
+                        if g.grant_option { "*" } else { "" },
+                        g.grantor
+                    )
+                })
+                .collect(),
+        )
+    };
+    check("privileges", acl(want), acl(have));
+    let settings = |p: &DatabaseProperties| {
+        sorted(
+            p.settings
+                .iter()
+                .map(|s| format!("{}={}", s.name, s.value))
+                .collect(),
+        )
+    };
+    check("settings", settings(want), settings(have));
+    let role_settings = |p: &DatabaseProperties| {
+        sorted(
+            p.role_settings
+                .iter()
+                .map(|s| format!("{}: {}={}", s.role, s.name, s.value))
+                .collect(),
+        )
+    };
+    check(
+        "per-role settings",
+        role_settings(want),
+        role_settings(have),
+    );
+    out
+}
+
 async fn dump_section(conn: &ConnSpec, pg_dump: &PgTool, section: &str) -> Result<String> {
     let args = [
         format!("--dbname={}", conn.libpq_conninfo()),
@@ -743,6 +913,45 @@ pub async fn assertion(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn property_differences_name_what_differs() {
+        use crate::repository::manifest::{LocaleProvider, Setting};
+        let want = DatabaseProperties {
+            owner: "app_owner".into(),
+            locale_provider: LocaleProvider::Libc,
+            collate: "C".into(),
+            ctype: "C".into(),
+            locale: None,
+            icu_rules: None,
+            connection_limit: -1,
+            is_template: false,
+            allow_connections: true,
+            tablespace: None,
+            comment: Some("the app".into()),
+            security_labels: vec![],
+            acl: None,
+            settings: vec![Setting {
+                name: "work_mem".into(),
+                value: "8MB".into(),
+            }],
+            role_settings: vec![],
+        };
+        assert!(property_differences(&want, &want).is_empty());
+        let mut have = want.clone();
+        have.owner = "postgres".into();
+        have.collate = "C.UTF-8".into();
+        // The same privileges spelled out are the defaults.
+        have.acl = Some(DatabaseProperties::default_acl("postgres"));
+        have.settings.clear();
+        let d = property_differences(&want, &have);
+        assert_eq!(d.len(), 4, "{d:?}");
+        assert!(d[0].starts_with("owner: backup app_owner, restored postgres"));
+        assert!(d.iter().any(|x| x.starts_with("privileges:")));
+        let mut same = want.clone();
+        same.acl = Some(DatabaseProperties::default_acl("app_owner"));
+        assert!(property_differences(&want, &same).is_empty());
+    }
 
     #[test]
     fn setval_lines_parse() {

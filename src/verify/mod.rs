@@ -265,6 +265,10 @@ impl DatabaseRun<'_> {
             progress: self.opts.progress.clone(),
             no_lock: true,
             evidence: Some(evidence.clone()),
+            // A scratch server may lack the source's locale, tablespace or roles: restore
+            // anyway, and let the database-properties check report what differs.
+            locale_fallback: true,
+            best_effort_properties: true,
             ..RestoreOptions::default()
         };
         let restored = restore::restore_manifest(
@@ -344,6 +348,13 @@ impl DatabaseRun<'_> {
             checks::large_objects(&conn, self.source, self.db)
                 .await
                 .unwrap_or_else(|e| checks::could_not_run("large-objects", "large objects", &e)),
+        );
+        out.push(
+            checks::database_properties(&conn, self.db, self.scratch.version_num)
+                .await
+                .unwrap_or_else(|e| {
+                    checks::could_not_run("database-properties", "database properties", &e)
+                }),
         );
         out.push(
             checks::schema(&conn, self.source, self.db, self.pg_dump)

@@ -12,6 +12,11 @@
 //! the restored database is compared with pg_dump's own migration of the source: the same
 //! source-version pg_dump lifeboat used, `-Fc`, loaded into the target server by pg_restore.
 //! Rows, large objects and sequence values are always compared with the source itself.
+//!
+//! The restore goes into a fresh cluster (`restore --create --globals`), so the database's
+//! own properties (owner, locale, privileges, comment, settings) are compared with the
+//! source's too, and so is the column order of inheritance children, which pg_dump's own
+//! round trip does not keep.
 
 use crate::common::*;
 use std::path::Path;
@@ -96,20 +101,86 @@ const SEQUENCES: &str =
     "SELECT schemaname, sequencename, last_value FROM pg_sequences ORDER BY 1, 2";
 const MATVIEW: &str = "SELECT count(*), sum(n) FROM app.order_counts";
 
+/// A schema dump without one table's definition.
+fn without_table(dump: &str, schema: &str, name: &str) -> String {
+    use lifeboat::postgres::toc::{self, EntryKind};
+    let mut d = toc::split(dump);
+    d.entries.retain(|e| {
+        !(e.kind == EntryKind::Table && e.name == name && e.schema.as_deref() == Some(schema))
+    });
+    d.script()
+}
+
+/// The database's own properties, as comparable text: owner, locale, flags, comment,
+/// privileges (the defaults spelled out when `datacl` is NULL) and settings.
+const DATABASE: &str = "SELECT pg_catalog.pg_get_userbyid(d.datdba), d.datcollate, d.datctype,
+        d.datconnlimit, d.datistemplate, d.datallowconn,
+        pg_catalog.shobj_description(d.oid, 'pg_database'),
+        (SELECT string_agg(x, ',' ORDER BY x) FROM (
+           SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC'
+                       ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END
+                  || '=' || a.privilege_type || '/' || pg_catalog.pg_get_userbyid(a.grantor)
+                  || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS x
+             FROM pg_catalog.aclexplode(coalesce(d.datacl,
+                    pg_catalog.acldefault('d', d.datdba))) a) acl),
+        (SELECT string_agg(x, ' | ' ORDER BY x) FROM (
+           SELECT coalesce(r.rolname::text, '(database)') || ': '
+                  || array_to_string(s.setconfig, '; ') AS x
+             FROM pg_catalog.pg_db_role_setting s
+             LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
+            WHERE s.setdatabase = d.oid) st)
+   FROM pg_catalog.pg_database d WHERE d.datname = current_database()";
+
+/// Every inheritance child's columns in their order, and the rows as `SELECT *` sees them.
+const COLUMN_ORDER: &str = "SELECT c.relnamespace::regnamespace || '.' || c.relname,
+        (SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_catalog.pg_attribute
+          WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped)
+   FROM pg_catalog.pg_class c
+  WHERE c.oid IN (SELECT inhrelid FROM pg_catalog.pg_inherits) AND NOT c.relispartition
+  ORDER BY 1";
+const SELECT_STAR: &str = "SELECT (SELECT array_agg(t::text ORDER BY t::text) FROM app.circle t),
+        (SELECT array_agg(t::text ORDER BY t::text) FROM app.square t)";
+
+/// The fidelity fixture in a new database whose locale differs from every test server's
+/// default (C): LC_CTYPE C.UTF-8.
+fn fixture_database(src: &Pg) -> String {
+    let db = unique("fidelity");
+    src.psql(
+        "postgres",
+        &format!("CREATE DATABASE {db} TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C.UTF-8'"),
+    );
+    src.psql_file(&db, Path::new("tests/fixtures/fidelity.sql"));
+    db
+}
+
+/// Backs the fixture up from `src_major` with its roles, restores it with `--create
+/// --globals` into a fresh cluster of `dst_major` (nothing there but what initdb makes),
+/// and compares everything.
 pub fn fidelity(src_major: u32, dst_major: u32) {
     let (src, dst) = (pg(src_major), pg(dst_major));
-    let db = src.create_db("fidelity");
-    src.psql_file(&db, Path::new("tests/fixtures/fidelity.sql"));
+    let db = fixture_database(&src);
 
     let setup = Setup::new(src.clone(), local_repo());
     let m = setup.backup(&db, &["--globals", "--jobs", "2"]);
     let id = m["id"].as_str().unwrap();
 
+    // Its bootstrap superuser has the source's name, as a rebuilt server would.
+    let cluster = lifeboat::postgres::ScratchCluster::start_as(
+        Some(dst.bin.clone()),
+        Some(dst_major),
+        "postgres",
+    )
+    .expect("a fresh cluster of the target major");
+    let fresh = Pg {
+        major: dst_major,
+        url: cluster.url("postgres"),
+        bin: dst.bin.clone(),
+    };
     let target = unique("fidelity_restored");
     let mut env = setup.env();
     env.retain(|(k, _)| k != "LIFEBOAT_PG_BIN_DIR");
     env.push(("LIFEBOAT_PG_BIN_DIR".into(), dst.bin.display().to_string()));
-    let into = dst.db_url(&target);
+    let into = fresh.db_url(&target);
     ok(lifeboat(
         &[
             "restore",
@@ -127,10 +198,19 @@ pub fn fidelity(src_major: u32, dst_major: u32) {
     let expected = if src_major == dst_major {
         schema_with(&dst, &src, &db)
     } else {
-        let reference = pg_dump_migration(&src, &db, &dst);
-        schema_with(&dst, &dst, &reference)
+        // pg_dump's migration is what loses the column order of a child created first and
+        // attached later, whose columns pg_dump then writes in that lost order: its
+        // definition is left out here and its order compared with the source below.
+        let reference = pg_dump_migration(&src, &db, &fresh);
+        without_table(&schema_with(&dst, &fresh, &reference), "app", "square")
     };
-    let (a, b) = (expected, schema_with(&dst, &dst, &target));
+    let restored = schema_with(&dst, &fresh, &target);
+    let restored = if src_major == dst_major {
+        restored
+    } else {
+        without_table(&restored, "app", "square")
+    };
+    let (a, b) = (expected, restored);
     if a != b {
         panic!(
             "{src_major}→{dst_major}: schema differs:\n{}",
@@ -138,24 +218,60 @@ pub fn fidelity(src_major: u32, dst_major: u32) {
         );
     }
     assert_eq!(
+        src.psql(&db, DATABASE),
+        fresh.psql(&target, DATABASE),
+        "{src_major}→{dst_major}: the database's own properties differ"
+    );
+    let order = src.psql(&db, COLUMN_ORDER);
+    assert!(
+        order.contains("app.circle|id,label,radius,created")
+            && order.contains("app.square|side,created,id,label"),
+        "the fixture's children no longer diverge: {order}"
+    );
+    assert_eq!(
+        order,
+        fresh.psql(&target, COLUMN_ORDER),
+        "{src_major}→{dst_major}: inheritance children's column order differs"
+    );
+    assert_eq!(
+        src.psql(&db, SELECT_STAR),
+        fresh.psql(&target, SELECT_STAR),
+        "SELECT * differs"
+    );
+    assert_eq!(
         src.table_digests(&db),
-        dst.table_digests(&target),
+        fresh.table_digests(&target),
         "rows differ"
     );
     assert_eq!(
         src.psql(&db, LARGE_OBJECTS),
-        dst.psql(&target, LARGE_OBJECTS),
+        fresh.psql(&target, LARGE_OBJECTS),
         "large objects differ"
     );
     assert_eq!(
         src.psql(&db, SEQUENCES),
-        dst.psql(&target, SEQUENCES),
+        fresh.psql(&target, SEQUENCES),
         "sequence values differ"
     );
     assert_eq!(
         src.psql(&db, MATVIEW),
-        dst.psql(&target, MATVIEW),
+        fresh.psql(&target, MATVIEW),
         "materialized view not refreshed"
+    );
+}
+
+/// What pg_dump's own round trip loses, which lifeboat keeps: restored by pg_restore, the
+/// fixture's inheritance children come back in their parent's column order.
+#[test]
+fn pg_dump_alone_loses_the_column_order_lifeboat_keeps() {
+    let pg = pg15();
+    let db = fixture_database(&pg);
+    let reference = pg_dump_migration(&pg, &db, &pg);
+    let order = pg.psql(&reference, COLUMN_ORDER);
+    assert!(
+        order.contains("app.circle|id,label,created,radius")
+            && order.contains("app.square|id,label,created,side"),
+        "{order}"
     );
 }
 

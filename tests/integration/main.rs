@@ -12,6 +12,7 @@ mod consistency;
 mod container;
 mod crash;
 mod daemon;
+mod database_properties;
 mod docs;
 mod drill;
 mod fidelity;

@@ -82,7 +82,12 @@ expect = "= 0"
         .collect();
     assert_eq!(tables.len(), in_manifest.len(), "one check per table");
     assert!(tables.iter().all(|c| c["passed"] == true));
-    for kind in ["sequences", "large-objects", "schema"] {
+    for kind in [
+        "sequences",
+        "large-objects",
+        "database-properties",
+        "schema",
+    ] {
         let c = checks_of(&r, kind);
         assert_eq!(c.len(), 1, "{kind}");
         assert_eq!(c[0]["passed"], true, "{kind}: {}", c[0]["evidence"]);
