@@ -29,8 +29,13 @@ fn start_slow_backup(setup: &Setup, db: &str) -> std::process::Child {
 /// Waits until the repository holds a lock file.
 fn wait_for_lock(setup: &Setup, child: &mut std::process::Child) {
     let locks = setup.repo.local.as_ref().unwrap().join("locks");
+    // A whole lock file, not the temporary file it is written through (a backup killed while
+    // that exists holds no lock).
     wait_while_running(child, "the backup takes its lock", || {
-        std::fs::read_dir(&locks).is_ok_and(|mut d| d.next().is_some())
+        std::fs::read_dir(&locks).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        })
     });
 }
 
