@@ -2,6 +2,7 @@
 
 mod args;
 mod output;
+mod rds;
 
 pub use args::{Cli, LogFormat};
 
@@ -576,6 +577,10 @@ async fn dispatch(cli: &Cli, cancel: &Cancel) -> Result<()> {
                     daemon::child::TERM_WAIT.as_secs()
                 );
             }
+        }
+        Command::Rds(cmd) => {
+            let settings = Settings::load(cli.config.clone(), overrides(cli, None))?;
+            rds::dispatch(cli, &settings, cmd).await?;
         }
         Command::Schedule(ScheduleCommand::Check { next }) => {
             let settings = Settings::load(cli.config.clone(), overrides(cli, None))?;
