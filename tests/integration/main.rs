@@ -18,6 +18,7 @@ mod fidelity;
 mod locks;
 mod network;
 mod prune;
+mod rds;
 mod replace;
 mod report;
 mod roundtrip;
