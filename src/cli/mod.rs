@@ -388,7 +388,12 @@ async fn dispatch(cli: &Cli, cancel: &Cancel) -> Result<()> {
             };
             let signals = Signals::from_settings(&settings)?;
             let repo = open_repo(&settings).await?;
-            let r = report::generate(&repo, &targets, &params).await?;
+            let rds_settings = settings.rds()?;
+            let rds = match rds_settings.targets.is_empty() {
+                true => None,
+                false => Some(lifeboat::rds::Rds::new(rds_settings).await),
+            };
+            let r = report::generate_with_rds(&repo, &targets, &params, rds.as_ref()).await?;
             signals.report_computed(&report::compliance_run(&r)).await;
             let text = report::render(&r, (*format).into());
             match output {

@@ -631,3 +631,94 @@ fn real_aws_error_codes_from_the_test_double() {
         &["still failing after 2 attempts", "Throttling"],
     );
 }
+
+#[test]
+fn report_shows_an_rds_target_beside_a_logical_database() {
+    let name = unique("rep").replace('_', "-");
+    let instance = format!("{name}-db");
+    create_instance(&instance, true);
+    let dr_key = kms_key(DR);
+    let lonely = format!("{name}-lonely");
+    let s = RdsSetup::new(&format!(
+        "[targets]\nrpo = \"26h\"\n\n{}\n{}",
+        target_toml(
+            &name,
+            &instance,
+            &format!("\n[[rds.target.copy]]\nregion = \"{DR}\"\nkms_key_id = \"{dr_key}\"\n"),
+        ),
+        // A second target with no DR region: its cross-region control fails.
+        target_toml(&lonely, &instance, ""),
+    ));
+    let db = s.setup.pg.create_db("rdsrep");
+    s.setup.pg.psql(&db, "CREATE TABLE t AS SELECT 1 AS x");
+    s.setup.backup(&db, &[]);
+    ok(s.run(&["rds", "snapshot", "--target", &name]));
+    ok(s.run(&["rds", "snapshot", "--target", &lonely]));
+
+    let out = s.run(&["report", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = |n: &str| {
+        r["databases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == n)
+            .unwrap_or_else(|| panic!("no row {n}: {r:#}"))
+            .clone()
+    };
+    let control = |row: &serde_json::Value, id: &str| {
+        row["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("no control {id}: {row:#}"))
+            .clone()
+    };
+    let logical = row(&db);
+    assert_eq!(logical["kind"], "database");
+    assert_eq!(logical["status"], "OK");
+
+    let rds = row(&format!("rds:{name}"));
+    assert_eq!(rds["kind"], "rds");
+    assert_eq!(rds["status"], "OK", "{rds:#}");
+    assert_eq!(rds["rds"]["live"], true);
+    assert_eq!(rds["rds"]["recovery_point_source"], "point-in-time");
+    assert_eq!(rds["rds"]["copies"][0]["region"], DR);
+    assert_eq!(rds["rds"]["copies"][0]["newest"]["encrypted"], true);
+    assert_eq!(
+        control(&rds, "LAST_RECOVERY_POINT_CREATED")["status"],
+        "PASS"
+    );
+    assert_eq!(control(&rds, "RECOVERY_POINT_ENCRYPTED")["status"], "PASS");
+    let cross = control(&rds, "RESOURCES_PROTECTED_BY_CROSS_REGION");
+    assert_eq!(cross["status"], "PASS", "{cross:#}");
+    assert!(rds["figures"]["current_rpo_seconds"].as_i64().unwrap() < 60);
+
+    let alone = row(&format!("rds:{lonely}"));
+    assert_eq!(alone["status"], "BREACH");
+    let cross = control(&alone, "RESOURCES_PROTECTED_BY_CROSS_REGION");
+    assert_eq!(cross["status"], "FAIL");
+    assert!(
+        cross["reason"].as_str().unwrap().contains("no DR region"),
+        "{cross:#}"
+    );
+
+    // The terminal form shows both worlds, and the breach is named.
+    let out = s.run(&["report"]);
+    assert_eq!(out.status.code(), Some(7));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains(&format!("== {db} — OK")), "{table}");
+    assert!(
+        table.contains(&format!("RDS instance {instance} in {SOURCE}")),
+        "{table}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "rds:{lonely} fails RESOURCES_PROTECTED_BY_CROSS_REGION"
+        )),
+        "{err}"
+    );
+}
