@@ -660,6 +660,16 @@ fn scheduler_spec(settings: &Settings) -> Result<SchedulerSpec, Error> {
     // Only to place the state file beside it: `run` checks the textfile itself.
     let textfile = (settings.overrides.metrics_file.clone())
         .or_else(|| settings.file.metrics.textfile.clone());
+    // `rds …` jobs need a valid [rds] section: checked at load like the command lines.
+    let has_rds_job = settings.file.job.iter().any(|j| {
+        j.command
+            .as_ref()
+            .and_then(|c| c.first())
+            .is_some_and(|w| w == "rds")
+    });
+    if has_rds_job {
+        settings.rds()?;
+    }
     SchedulerSpec::resolve(
         &settings.file.scheduler,
         &settings.file.job,

@@ -47,7 +47,13 @@ pub async fn dispatch(cli: &Cli, settings: &Settings, cmd: &RdsCommand) -> Resul
             let chosen = targets(&rds, which)?;
             // The repository is optional: without one, the `recorded` column is unknown.
             let repo = match settings.repository() {
-                Ok(_) => Some(open_repo(settings).await?),
+                Ok(_) => match open_repo(settings).await {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        tracing::warn!("cannot open the repository ({e}); every snapshot is shown as not recorded");
+                        None
+                    }
+                },
                 Err(_) => None,
             };
             let listings = lifeboat::rds::list::list(&rds, repo.as_deref(), &chosen).await?;

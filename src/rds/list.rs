@@ -50,7 +50,8 @@ pub struct CopyStatus {
     pub status: String,
 }
 
-/// Lists every target; `Err` only for the repository. Region errors are in the listing
+/// Lists every target (never fails: a region's error is in its listing, unreadable records
+/// are a warning). Region errors are in the listing
 /// ([`first_error`] turns them into the command's error after printing).
 pub async fn list(
     rds: &Rds,
@@ -59,8 +60,16 @@ pub async fn list(
 ) -> Result<Vec<TargetListing>> {
     let mut out = Vec::new();
     for target in targets {
+        // In a regional outage the repository may be unreachable too: the listing (what a
+        // failover needs) goes on, every snapshot shown as not recorded.
         let sets = match repo {
-            Some(r) => r.rds_snapshot_sets(Some(&target.name)).await?,
+            Some(r) => match r.rds_snapshot_sets(Some(&target.name)).await {
+                Ok(sets) => sets,
+                Err(e) => {
+                    tracing::warn!(target = %target.name, "cannot read the snapshot-set records ({e}); every snapshot is shown as not recorded");
+                    Vec::new()
+                }
+            },
             None => Vec::new(),
         };
         out.push(list_target(rds, target, &sets).await);
