@@ -437,5 +437,19 @@ mod tests {
         };
         assert_eq!(pg.exit_code(), 5);
         assert_eq!(Error::Restore("x".into()).exit_code(), 1);
+        let rds = Error::Rds {
+            target: "orders".into(),
+            region: "eu-west-1".into(),
+            failure: Box::new(RdsFailure::QuotaExceeded {
+                snapshot: "lifeboat-orders-x".into(),
+            }),
+        };
+        assert_eq!(rds.exit_code(), 8);
+        assert!(
+            rds.to_string()
+                .starts_with("RDS target `orders` in eu-west-1: snapshot quota exceeded"),
+            "{rds}"
+        );
+        assert_eq!(rds.with_note("n").exit_code(), 8);
     }
 }
