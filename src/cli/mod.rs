@@ -318,9 +318,17 @@ async fn dispatch(cli: &Cli, cancel: &Cancel) -> Result<()> {
                 lock: lock_options(cli),
                 output_dir: output_dir.clone(),
                 assertions: settings.assertions()?,
+                rds: match &scenario.rds {
+                    Some(_) => Some(Arc::new(lifeboat::rds::Rds::new(settings.rds()?).await)),
+                    None => None,
+                },
             };
             let signals = Signals::from_settings(&settings)?;
-            let identities = settings.identities()?;
+            // An RDS drill restores a snapshot: it needs no age identity.
+            let identities = match &scenario.rds {
+                Some(_) => Vec::new(),
+                None => settings.identities()?,
+            };
             let repo = open_repo(&settings).await?;
             let repo_name = repo.name();
             let outcome = lifeboat::drill::run(repo, identities, &scenario, &opts).await?;

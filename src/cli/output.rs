@@ -267,7 +267,7 @@ pub fn drill(o: &lifeboat::drill::DrillOutcome) {
             i + 1,
             s.name,
             s.seconds,
-            if s.passed { "pass" } else { "FAIL" },
+            s.result(),
             s.evidence
         );
     }

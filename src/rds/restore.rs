@@ -557,21 +557,65 @@ async fn wait_instance(
     .await
 }
 
-/// Deletes an instance lifeboat restored (a drill's scratch instance): no final snapshot.
-pub async fn delete_restored(api: &Api, target: &RdsTarget, name: &str) -> Result<()> {
+/// Deletes what a drill restored (its scratch instance; for Aurora the instance, then the
+/// cluster), with no final snapshot. Never the source; a scratch resource already gone is
+/// not an error.
+pub async fn delete_restored(api: &Api, target: &RdsTarget, name: &str) -> Result<String> {
     if name.eq_ignore_ascii_case(&target.identifier) {
         return Err(api
             .at
             .refused(format!("refusing to delete the source {name}")));
     }
-    let what = format!("deleting scratch instance {name}");
-    api.client
-        .delete_db_instance()
-        .db_instance_identifier(name)
-        .skip_final_snapshot(true)
-        .delete_automated_backups(true)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| api.at.sdk(&what, e, api.attempts, None))
+    let gone = |r: Result<()>| match r {
+        Err(crate::Error::Rds { failure, .. })
+            if matches!(*failure, RdsFailure::NotFound { .. }) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+        Ok(()) => Ok(true),
+    };
+    let instance = instance_name(target.kind, name);
+    let what = format!("deleting scratch instance {instance}");
+    let deleted_instance = gone(
+        api.client
+            .delete_db_instance()
+            .db_instance_identifier(&instance)
+            .skip_final_snapshot(true)
+            .delete_automated_backups(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api.at.sdk(&what, e, api.attempts, None)),
+    )?;
+    let mut done = vec![format!(
+        "instance {instance} {}",
+        if deleted_instance {
+            "deleted"
+        } else {
+            "already gone"
+        }
+    )];
+    if target.kind == Kind::Cluster {
+        let what = format!("deleting scratch cluster {name}");
+        let deleted = gone(
+            api.client
+                .delete_db_cluster()
+                .db_cluster_identifier(name)
+                .skip_final_snapshot(true)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| api.at.sdk(&what, e, api.attempts, None)),
+        )?;
+        done.push(format!(
+            "cluster {name} {}",
+            if deleted { "deleted" } else { "already gone" }
+        ));
+    }
+    Ok(format!(
+        "{} in {} (no final snapshot)",
+        done.join(", "),
+        api.region()
+    ))
 }
