@@ -140,10 +140,7 @@ pub fn html(r: &DrillReport) -> String {
             }
         }
     }
-    let backup = match &r.rds {
-        Some(e) => Some(rds_html(e)),
-        None => None,
-    };
+    let backup = r.rds.as_ref().map(rds_html);
     let backup = backup.unwrap_or_else(|| r.backup.as_ref().map_or_else(
         || "<p>No backup was chosen.</p>".to_string(),
         |b| {
