@@ -34,6 +34,21 @@ pub struct RdsFact {
     pub present: BTreeMap<String, Vec<crate::rds::Snapshot>>,
     /// What did not answer, and why.
     pub errors: Vec<String>,
+    /// Restores of the target measured by drills (trusted drill records), oldest first.
+    pub restores: Vec<RdsRestoreFact>,
+}
+
+/// One measured restore of an RDS target: a drill's scratch instance, restore call to
+/// available.
+#[derive(Debug, Clone)]
+pub struct RdsRestoreFact {
+    /// When the drill finished.
+    pub at: DateTime<Utc>,
+    /// The drill record's key.
+    pub record: String,
+    /// The snapshot restored.
+    pub snapshot: String,
+    pub seconds: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -99,12 +114,30 @@ impl RdsFact {
                 Err(e) => errors.push(e.to_string()),
             }
         }
+        let mut restores: Vec<RdsRestoreFact> = repo
+            .records::<crate::drill::DrillReport>(crate::drill::DRILLS_DIR)
+            .await?
+            .into_iter()
+            .filter(|d| d.trusted())
+            .filter_map(|d| {
+                let e = d.record.rds.as_ref()?;
+                (e.target == target.name).then_some(())?;
+                Some(RdsRestoreFact {
+                    at: d.record.finished_at,
+                    snapshot: e.snapshot.clone(),
+                    seconds: e.restore_seconds?,
+                    record: d.key.clone(),
+                })
+            })
+            .collect();
+        restores.sort_by_key(|r| r.at);
         Ok(RdsFact {
             target: target.clone(),
             sets,
             source,
             present,
             errors,
+            restores,
         })
     }
 }

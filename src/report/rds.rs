@@ -11,8 +11,8 @@
 //!   by a trusted key;
 //! - `RESOURCES_PROTECTED_BY_CROSS_REGION`: every configured DR region holds a copy of a
 //!   trusted set, encrypted;
-//! - `RESTORE_TIME_MEETS_TARGET`: as for databases (no RDS restore is measured yet, so with
-//!   an RTO target it fails, naming why).
+//! - `RESTORE_TIME_MEETS_TARGET`: the newest restore a drill measured (its scratch instance,
+//!   restore call to available; trusted drill records) within the RTO.
 //!
 //! `RECOVERY_POINT_VERIFIED` does not apply (no content check of an RDS snapshot is
 //! recorded) and is left out of the row.
@@ -45,7 +45,7 @@ pub fn row(facts: &Facts, r: &RdsFact, targets: Targets, params: &ReportParams) 
     let mut row = Ctx::new(&synthetic, now, start, params.timezone).database(&name, targets);
     let detail = detail(r);
     let rpo = last_recovery_point(&name, &detail, targets, now, params.timezone);
-    let restore = restore_time(&row, targets);
+    let restore = restore_time(r, targets, params.timezone);
     let retention = row
         .controls
         .iter()
@@ -68,6 +68,27 @@ pub fn row(facts: &Facts, r: &RdsFact, targets: Targets, params: &ReportParams) 
     } else {
         Status::Ok
     };
+    row.restores = r
+        .restores
+        .iter()
+        .filter(|x| start <= x.at && x.at <= now)
+        .map(|x| RestorePoint {
+            at: x.at,
+            record: x.record.clone(),
+            backup: x.snapshot.clone(),
+            restore_seconds: Some(x.seconds),
+            total_seconds: None,
+            passed: true,
+        })
+        .collect();
+    row.figures.last_restore = r.restores.last().map(|x| RestorePoint {
+        at: x.at,
+        record: x.record.clone(),
+        backup: x.snapshot.clone(),
+        restore_seconds: Some(x.seconds),
+        total_seconds: None,
+        passed: true,
+    });
     row.figures.current_rpo_seconds = detail
         .recovery_point
         .map(|p| (now - p).num_seconds().max(0));
@@ -219,25 +240,58 @@ fn last_recovery_point(
     judge_age(id, rpo, age, what, "the RPO", "no RPO target")
 }
 
-fn restore_time(row: &DatabaseReport, targets: Targets) -> Control {
+/// The newest restore of the target a drill measured (`lifeboat drill` with an `[rds]`
+/// scenario: restore call to available), against the RTO.
+fn restore_time(r: &RdsFact, targets: Targets, tz: chrono_tz::Tz) -> Control {
     let id = ControlId::RestoreTimeMeetsTarget;
-    let why = "no restore of this RDS target was measured and recorded yet";
-    match targets.rto.map(|d| d.as_secs()) {
-        Some(t) => row
-            .controls
-            .iter()
-            .find(|c| c.id == id && c.achieved_seconds.is_some())
-            .cloned()
-            .unwrap_or_else(|| {
-                fail(
-                    id,
-                    t,
-                    None,
-                    format!("{why}; the RTO is {}", super::format::target(t)),
-                )
-            }),
-        None => not_configured(id, format!("no RTO target; {why}")),
+    let rto = targets.rto.map(|d| d.as_secs());
+    let Some(last) = r.restores.last() else {
+        let why = "no restore of this RDS target was measured yet (a `lifeboat drill` with an \
+                   [rds] scenario measures one)";
+        return match rto {
+            Some(t) => fail(
+                id,
+                t,
+                None,
+                format!("{why}; the RTO is {}", super::format::target(t)),
+            ),
+            None => not_configured(id, format!("no RTO target; {why}")),
+        };
+    };
+    let what = format!(
+        "the last measured restore (snapshot {}, drill finished {}) took {}",
+        last.snapshot,
+        time(last.at, tz),
+        super::format::seconds(last.seconds)
+    );
+    let Some(t) = rto else {
+        let mut c = not_configured(id, format!("no RTO target; {what}"));
+        c.achieved_seconds = Some(last.seconds);
+        return c;
+    };
+    let secs = last.seconds;
+    let t_f = t as f64;
+    let mut c = if secs <= t_f {
+        let mut c = super::compute::pass(
+            id,
+            t,
+            Some(secs),
+            format!("{what}, within the RTO of {}", super::format::target(t)),
+        );
+        c.at_risk = secs * 5.0 > t_f * 4.0;
+        c
+    } else {
+        fail(
+            id,
+            t,
+            Some(secs),
+            format!("{what}, over the RTO of {}", super::format::target(t)),
+        )
+    };
+    if c.at_risk {
+        c.reason.push_str(" (above 80% of it)");
     }
+    c
 }
 
 fn encrypted(r: &RdsFact) -> Control {

@@ -495,6 +495,26 @@ fn errors_moto_returns_are_named_with_exit_8() {
         &["is encrypted", "nothing was created"],
     );
     assert_eq!(snapshot_ids(SOURCE).len(), before);
+    // `config check` reaches the RDS API for each target and names what is missing.
+    let s = RdsSetup::new(&format!(
+        "{}
+{}",
+        target_toml(&format!("{name}-ok"), &instance, ""),
+        target_toml(&format!("{name}-gone"), &format!("{name}-missing"), "")
+    ));
+    let out = s.run(&["config", "check"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("ok    rds {name}-ok"))
+            && stdout.contains("point-in-time restore 7 days"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stdout.contains(&format!("FAIL  rds {name}-gone")) && stdout.contains("does not exist"),
+        "{}",
+        text(&out)
+    );
     // A configuration mistake is exit 2, naming the key.
     let s = RdsSetup::new(
         "[[rds.target]]\nname = \"x\"\ninstance = \"a\"\ncluster = \"b\"\nregion = \"r\"\n",
@@ -814,4 +834,27 @@ fn a_drill_restores_the_newest_dr_copy_into_a_scratch_instance_and_deletes_it() 
     assert!(md.contains("| RDS DR copy |"), "{md}");
     assert!(md.contains("NOT RUN"), "{md}");
     assert!(md.contains("deleted after the drill"), "{md}");
+
+    // The report counts the drill's restore time as the target's measured RTO (the
+    // unencrypted instance is a breach of its own: exit 7).
+    let out = s.run(&["report", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = r["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == format!("rds:{name}").as_str())
+        .unwrap()
+        .clone();
+    let rto = row["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "RESTORE_TIME_MEETS_TARGET")
+        .unwrap()
+        .clone();
+    assert!(rto["achieved_seconds"].as_f64().is_some(), "{rto:#}");
+    assert!(rto["reason"].as_str().unwrap().contains(&newest), "{rto:#}");
+    assert_eq!(row["restores"].as_array().unwrap().len(), 1, "{row:#}");
 }
