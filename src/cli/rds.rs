@@ -28,19 +28,35 @@ pub async fn dispatch(cli: &Cli, settings: &Settings, cmd: &RdsCommand) -> Resul
         RdsCommand::Snapshot { which, json } => {
             let chosen = targets(&rds, which)?;
             let repo = open_repo(settings).await?;
+            // One target's failure does not keep the others from their snapshots; the
+            // first failure is the exit status, the others are logged.
             let mut sets = Vec::new();
+            let mut failed: Vec<Error> = Vec::new();
             for target in chosen {
                 let progress =
                     Progress::spinner(&format!("rds snapshot {}", target.name), show_progress(cli));
-                let done =
-                    lifeboat::rds::snapshot::snapshot(&rds, &repo, target, &progress).await?;
-                if !json {
-                    snapshot_summary(&done);
+                match lifeboat::rds::snapshot::snapshot(&rds, &repo, target, &progress).await {
+                    Ok(done) => {
+                        if !json {
+                            snapshot_summary(&done);
+                        }
+                        sets.push(done.set);
+                    }
+                    Err(e) => {
+                        progress.finish();
+                        // The first is the command's error (printed on exit); later ones here.
+                        if !failed.is_empty() {
+                            tracing::error!(target = %target.name, "{e}");
+                        }
+                        failed.push(e);
+                    }
                 }
-                sets.push(done.set);
             }
             if *json {
                 println!("{}", serde_json::to_string_pretty(&sets)?);
+            }
+            if let Some(first) = failed.into_iter().next() {
+                return Err(first.into());
             }
         }
         RdsCommand::List { which, json } => {
