@@ -2,8 +2,9 @@
 //! identity / IRSA, ECS task role, instance metadata) as `aws-config` resolves it, with:
 //! - the region set per call site (the source region, or a DR region: a cross-region copy is
 //!   made by a client of the **destination** region);
-//! - an endpoint override for every region (`[rds] endpoint`, `LIFEBOAT_RDS_ENDPOINT`), for
-//!   tests and VPC endpoints;
+//! - an endpoint override for every region (`[rds] endpoint`, `LIFEBOAT_RDS_ENDPOINT`, else
+//!   `AWS_ENDPOINT_URL_RDS`), for tests and VPC endpoints — never the generic
+//!   `AWS_ENDPOINT_URL`, which often points S3 at MinIO;
 //! - the SDK's standard retry mode: throttling (`Throttling`, `RequestLimitExceeded`…),
 //!   transient 5xx and connection failures retried with jittered exponential backoff (1 s
 //!   initial, 20 s at most), `[rds] max_attempts` attempts in all (default 8).
@@ -63,9 +64,14 @@ impl Clients {
                             .with_initial_backoff(Duration::from_secs(1))
                             .with_max_backoff(Duration::from_secs(20)),
                     );
-                if let Some(ep) = &self.endpoint {
-                    b = b.endpoint_url(ep);
-                }
+                // `[rds] endpoint` / LIFEBOAT_RDS_ENDPOINT, else AWS_ENDPOINT_URL_RDS; never the
+                // generic AWS_ENDPOINT_URL, which often points S3 at MinIO.
+                let endpoint = self.endpoint.clone().or_else(|| {
+                    std::env::var("AWS_ENDPOINT_URL_RDS")
+                        .ok()
+                        .filter(|v| !v.trim().is_empty())
+                });
+                b.set_endpoint_url(endpoint);
                 Client::from_conf(b.build())
             })
             .clone()

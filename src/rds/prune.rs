@@ -237,3 +237,84 @@ async fn delete_planned(rds: &Rds, target: &RdsTarget, plan: &mut TargetPlan) ->
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConfigFile;
+    use crate::rds::{Kind, RdsSettings, Snapshot};
+
+    fn target(text: &str) -> RdsTarget {
+        let file = ConfigFile::parse(text).unwrap();
+        RdsSettings::resolve(&file.rds, None).unwrap().targets[0].clone()
+    }
+
+    fn row(id: &str, hour: u32, recorded: bool, status: &str) -> Row {
+        Row {
+            snapshot: Snapshot {
+                id: id.into(),
+                arn: String::new(),
+                region: "r".into(),
+                kind: Kind::Instance,
+                source_identifier: "db".into(),
+                created_at: chrono::DateTime::from_timestamp(
+                    1_800_000_000 + i64::from(hour) * 3600,
+                    0,
+                ),
+                original_created_at: None,
+                status: status.into(),
+                percent_progress: None,
+                encrypted: true,
+                kms_key_id: None,
+                engine: None,
+                engine_version: None,
+                allocated_gib: None,
+                copied_from: None,
+                tags: Default::default(),
+            },
+            recorded,
+        }
+    }
+
+    fn actions(p: &RegionPlan) -> Vec<(&str, &str)> {
+        p.rows.iter().map(|r| (r.id.as_str(), r.action)).collect()
+    }
+
+    #[test]
+    fn only_recorded_available_snapshots_are_judged_and_the_newest_dr_copy_stays() {
+        let t = target(
+            "[[rds.target]]\nname = \"a\"\ninstance = \"db\"\nregion = \"src\"\nretention = { keep_last = 1 }\n\
+             [[rds.target.copy]]\nregion = \"dr\"\n",
+        );
+        let now = chrono::DateTime::from_timestamp(1_800_000_000 + 10 * 3600, 0).unwrap();
+        let rows = || {
+            vec![
+                row("s1", 1, true, "available"),
+                row("s2", 2, false, "available"),
+                row("s3", 3, true, "available"),
+                row("s4", 4, true, "creating"),
+            ]
+        };
+        let src = plan_region(&t, "src", false, rows(), now);
+        assert_eq!(
+            actions(&src),
+            vec![
+                ("s1", "delete"),
+                ("s2", "leave"),
+                ("s3", "keep"),
+                ("s4", "leave")
+            ]
+        );
+        assert!(src.rows[1].reasons[0].contains("no trusted lifeboat record"));
+        assert!(src.rows[3].reasons[0].contains("status creating"));
+        // The DR region uses the target's policy and marks its newest copy.
+        let dr = plan_region(&t, "dr", true, rows(), now);
+        assert_eq!(dr.role, "copy");
+        assert!(dr.rows[2].reasons.iter().any(|r| r == NEWEST_COPY_REASON));
+        // No policy: everything kept.
+        let t = target("[[rds.target]]\nname = \"a\"\ninstance = \"db\"\nregion = \"src\"\n");
+        let plan = plan_region(&t, "src", false, rows(), now);
+        assert_eq!(plan.rows[0].action, "keep");
+        assert_eq!(plan.rows[0].reasons, vec![NO_POLICY_REASON.to_string()]);
+    }
+}

@@ -182,10 +182,12 @@ fn detail(r: &RdsFact) -> RdsDetail {
         .iter()
         .filter_map(|c| c.newest.as_ref().map(|p| p.taken_at))
         .max();
+    // On equal times the later entry wins (`max_by_key` keeps the last maximum): a DR copy
+    // holds the same point as its source snapshot and is named as such.
     let candidates = [
-        (latest, "point-in-time"),
-        (newest_copy, "dr-copy"),
         (newest_snapshot.as_ref().map(|p| p.taken_at), "snapshot"),
+        (newest_copy, "dr-copy"),
+        (latest, "point-in-time"),
     ];
     let best = candidates
         .iter()
@@ -394,5 +396,240 @@ fn cross_region(r: &RdsFact, d: &RdsDetail) -> Control {
         )
     } else {
         judged(ControlStatus::Fail, problems.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ConfigFile, TargetPolicy};
+    use crate::rds::{Kind, RdsSettings, Snapshot, Source};
+    use crate::repository::records::{RdsSnapshotSet, RDS_SNAPSHOT_SET_FORMAT};
+    use std::collections::BTreeMap;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn target(copies: &str) -> crate::rds::RdsTarget {
+        let text = format!(
+            "[[rds.target]]\nname = \"orders\"\ninstance = \"orders-prod\"\nregion = \"eu-west-1\"\n{copies}"
+        );
+        let file = ConfigFile::parse(&text).unwrap();
+        RdsSettings::resolve(&file.rds, None).unwrap().targets[0].clone()
+    }
+
+    fn snap(id: &str, region: &str, at: &str, encrypted: bool) -> Snapshot {
+        Snapshot {
+            id: id.into(),
+            arn: format!("arn:aws:rds:{region}:1:snapshot:{id}"),
+            region: region.into(),
+            kind: Kind::Instance,
+            source_identifier: "orders-prod".into(),
+            created_at: Some(t(at)),
+            original_created_at: None,
+            status: "available".into(),
+            percent_progress: None,
+            encrypted,
+            kms_key_id: None,
+            engine: Some("postgres".into()),
+            engine_version: Some("16.4".into()),
+            allocated_gib: Some(20),
+            copied_from: None,
+            tags: BTreeMap::new(),
+        }
+    }
+
+    fn set(id: &str, at: &str, copy: bool, trusted: bool) -> RdsSetFact {
+        RdsSetFact {
+            key: format!("rds/orders/{id}.json"),
+            trusted,
+            signature: if trusted {
+                "signed K1".into()
+            } else {
+                "UNSIGNED".into()
+            },
+            record: RdsSnapshotSet {
+                format: RDS_SNAPSHOT_SET_FORMAT.into(),
+                format_version: 1,
+                id: id.into(),
+                target: "orders".into(),
+                kind: Kind::Instance,
+                source: "orders-prod".into(),
+                source_region: "eu-west-1".into(),
+                lifeboat_version: "test".into(),
+                host: "h".into(),
+                started_at: t(at),
+                finished_at: t(at),
+                snapshot: snap(&format!("s-{id}"), "eu-west-1", at, true),
+                copies: if copy {
+                    vec![snap(&format!("s-{id}"), "eu-central-1", at, true)]
+                } else {
+                    vec![]
+                },
+                latest_restorable: None,
+            },
+        }
+    }
+
+    fn source(latest: Option<&str>, days: i32) -> Source {
+        Source {
+            kind: Kind::Instance,
+            identifier: "orders-prod".into(),
+            arn: "arn".into(),
+            status: "available".into(),
+            engine: None,
+            engine_version: None,
+            encrypted: true,
+            kms_key_id: None,
+            latest_restorable: latest.map(t),
+            earliest_restorable: None,
+            backup_retention_days: days,
+            created_at: None,
+            instance_class: None,
+            members: vec![],
+            endpoint: None,
+        }
+    }
+
+    fn params() -> ReportParams {
+        ReportParams {
+            now: t("2026-11-30T12:00:00Z"),
+            since: std::time::Duration::from_secs(30 * 86_400),
+            timezone: chrono_tz::UTC,
+            only: vec![],
+            expected: vec![],
+        }
+    }
+
+    fn rpo(hours: u64) -> Targets {
+        Targets {
+            rpo: Some(std::time::Duration::from_secs(hours * 3600)),
+            ..Default::default()
+        }
+    }
+
+    fn control(row: &DatabaseReport, id: ControlId) -> &Control {
+        row.control(id).unwrap()
+    }
+
+    const DR: &str = "\n[[rds.target.copy]]\nregion = \"eu-central-1\"\n";
+
+    #[test]
+    fn the_recovery_point_is_the_later_of_pitr_and_the_newest_copy() {
+        let mut fact = RdsFact {
+            target: target(DR),
+            sets: vec![set("a", "2026-11-30T06:00:00Z", true, true)],
+            source: Some(source(Some("2026-11-30T11:55:00Z"), 7)),
+            present: BTreeMap::new(),
+            errors: vec![],
+            restores: vec![],
+        };
+        let row = super::row(&Facts::default(), &fact, rpo(1), &params());
+        assert_eq!(row.kind, "rds");
+        assert_eq!(row.name, "rds:orders");
+        let d = row.rds.as_ref().unwrap();
+        assert_eq!(d.recovery_point_source.as_deref(), Some("point-in-time"));
+        assert_eq!(row.figures.current_rpo_seconds, Some(300));
+        assert_eq!(
+            control(&row, ControlId::LastRecoveryPointCreated).status,
+            ControlStatus::Pass
+        );
+        assert_eq!(
+            control(&row, ControlId::CrossRegion).status,
+            ControlStatus::Pass
+        );
+        assert!(row.control(ControlId::RecoveryPointVerified).is_none());
+        assert_eq!(row.status, Status::Ok);
+
+        // Automated backups off: the newest DR copy is the recovery point, 6h old.
+        fact.source = Some(source(Some("2026-11-30T11:55:00Z"), 0));
+        let row = super::row(&Facts::default(), &fact, rpo(1), &params());
+        assert_eq!(
+            row.rds.as_ref().unwrap().recovery_point_source.as_deref(),
+            Some("dr-copy")
+        );
+        assert_eq!(row.figures.current_rpo_seconds, Some(6 * 3600));
+        assert_eq!(
+            control(&row, ControlId::LastRecoveryPointCreated).status,
+            ControlStatus::Fail
+        );
+        assert!(row
+            .findings
+            .iter()
+            .any(|f| f.contains("automated backups off")));
+        assert_eq!(row.status, Status::Breach);
+    }
+
+    #[test]
+    fn a_copy_gone_from_the_dr_region_or_an_untrusted_set_does_not_protect() {
+        let mut present = BTreeMap::new();
+        present.insert(
+            "eu-west-1".to_string(),
+            vec![snap("s-a", "eu-west-1", "2026-11-30T06:00:00Z", true)],
+        );
+        // The DR region answered, and the copy is not there any more.
+        present.insert("eu-central-1".to_string(), vec![]);
+        let fact = RdsFact {
+            target: target(DR),
+            sets: vec![
+                set("a", "2026-11-30T06:00:00Z", true, true),
+                set("b", "2026-11-30T09:00:00Z", true, false),
+            ],
+            source: None,
+            present,
+            errors: vec!["RDS target `orders` in eu-west-1: timed out".into()],
+            restores: vec![],
+        };
+        let row = super::row(&Facts::default(), &fact, rpo(12), &params());
+        let cross = control(&row, ControlId::CrossRegion);
+        assert_eq!(cross.status, ControlStatus::Fail);
+        assert!(
+            cross.reason.contains("no copy in eu-central-1"),
+            "{}",
+            cross.reason
+        );
+        // The untrusted set (b) is not the recovery point; the source snapshot of a is.
+        let d = row.rds.as_ref().unwrap();
+        assert_eq!(d.newest_snapshot.as_ref().unwrap().snapshot, "s-a");
+        assert!(!d.live);
+        assert!(row.findings.iter().any(|f| f.contains("did not answer")));
+        // No DR region configured at all fails too.
+        let alone = RdsFact {
+            target: target(""),
+            ..fact
+        };
+        let row = super::row(&Facts::default(), &alone, rpo(12), &params());
+        assert!(control(&row, ControlId::CrossRegion)
+            .reason
+            .contains("no DR region"));
+    }
+
+    #[test]
+    fn a_drill_restore_is_the_measured_rto() {
+        let fact = RdsFact {
+            target: target(DR),
+            sets: vec![set("a", "2026-11-30T06:00:00Z", true, true)],
+            source: Some(source(Some("2026-11-30T11:55:00Z"), 7)),
+            present: BTreeMap::new(),
+            errors: vec![],
+            restores: vec![crate::report::facts::RdsRestoreFact {
+                at: t("2026-11-29T10:00:00Z"),
+                record: "drills/x.json".into(),
+                snapshot: "s-a".into(),
+                seconds: 3000.0,
+            }],
+        };
+        let targets = Targets {
+            rto: Some(std::time::Duration::from_secs(3600)),
+            ..rpo(1)
+        };
+        let row = super::row(&Facts::default(), &fact, targets, &params());
+        let c = control(&row, ControlId::RestoreTimeMeetsTarget);
+        assert_eq!(c.status, ControlStatus::Pass);
+        assert!(c.at_risk, "50 min of 60 is above 80%");
+        assert_eq!(row.status, Status::AtRisk);
+        assert_eq!(row.restores.len(), 1);
+        let _ = TargetPolicy::default();
     }
 }
