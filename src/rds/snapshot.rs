@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use super::api::{Api, Snapshot, Source, TAG_CREATED_BY, TAG_SET, TAG_TARGET};
 use super::client::{wait_until, Poll};
@@ -212,11 +212,6 @@ async fn presigned_url(
     presign::copy_url(&req, credentials, std::time::SystemTime::now())
         .map(Some)
         .map_err(|e| at.refused(format!("cannot sign the copy's pre-signed URL: {e}")))
-}
-
-/// When the set's newest copy in `region` was taken (the recovery point it holds).
-pub fn point_of(s: &Snapshot) -> Option<DateTime<Utc>> {
-    s.created_at
 }
 
 impl Kind {
