@@ -132,9 +132,100 @@ pub enum Error {
     )]
     Cancelled { signal: crate::cancel::StopSignal },
 
+    /// Amazon RDS refused or failed a call for an RDS target (exit 9). Throttling and
+    /// transient failures were retried (with backoff) before this is reported.
+    #[error("RDS target `{target}` in {region}: {failure}")]
+    Rds {
+        target: String,
+        region: String,
+        failure: Box<RdsFailure>,
+    },
+
     /// An error of a typed kind with a note on what was cleaned up after it.
     #[error("{error} ({note})")]
     Noted { error: Box<Error>, note: String },
+}
+
+/// Why an Amazon RDS call failed, classified by the service's error code; each message names
+/// what failed and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum RdsFailure {
+    /// `SnapshotQuotaExceeded`: the account's manual snapshot quota in the region is used up.
+    #[error(
+        "snapshot quota exceeded while creating {snapshot}: delete old manual snapshots \
+         (`lifeboat rds prune`) or ask AWS for a higher quota, then run it again"
+    )]
+    QuotaExceeded { snapshot: String },
+
+    /// `KMSKeyNotAccessibleFault` (and `InvalidKMSKey…`): the KMS key cannot be used there.
+    #[error(
+        "the KMS key {key} is not accessible for {snapshot}: it must exist in that region, be \
+         enabled, and its key policy must allow this role (kms:CreateGrant, kms:DescribeKey); \
+         fix `kms_key_id` of [[rds.target.copy]]"
+    )]
+    KmsKeyNotAccessible { key: String, snapshot: String },
+
+    /// `InvalidDBInstanceState`, `InvalidDBSnapshotState`, `InvalidDBClusterStateFault`…
+    #[error("{what} is in a state that does not allow this ({code}: {message}); wait until it is `available` and run it again")]
+    WrongState {
+        what: String,
+        code: String,
+        message: String,
+    },
+
+    /// `DBInstanceNotFound`, `DBClusterNotFoundFault`, `DBSnapshotNotFound`…
+    #[error(
+        "{what} does not exist ({code}); check the identifier and the region in [[rds.target]]"
+    )]
+    NotFound { what: String, code: String },
+
+    /// The identity lacks a permission (`AccessDenied`, `UnauthorizedOperation`…).
+    #[error("access denied for {what} ({code}: {message}); grant the IAM permission it names to lifeboat's role")]
+    AccessDenied {
+        what: String,
+        code: String,
+        message: String,
+    },
+
+    /// A name that already exists (`DBInstanceAlreadyExists`, `DBSnapshotAlreadyExists`…).
+    #[error("{what} already exists ({code}); choose another name")]
+    AlreadyExists { what: String, code: String },
+
+    /// Throttling or a transient failure that the retries did not get past.
+    #[error("{what}: still failing after {attempts} attempts ({reason}); run it again later")]
+    Unavailable {
+        what: String,
+        attempts: u32,
+        reason: String,
+    },
+
+    /// A wait for `available` that ran out of time.
+    #[error("{what} was not available after {waited} (status {status}); it may still finish: check `lifeboat rds list`, or raise [rds] wait_timeout")]
+    Timeout {
+        what: String,
+        waited: String,
+        status: String,
+    },
+
+    /// A point-in-time restore outside the restorable window.
+    #[error("{at} is outside the restorable window {earliest} to {latest}; choose a time inside it, or restore a snapshot with --from-snapshot")]
+    OutsideWindow {
+        at: String,
+        earliest: String,
+        latest: String,
+    },
+
+    /// Any other error the service returned.
+    #[error("{what}: {code}: {message}")]
+    Api {
+        what: String,
+        code: String,
+        message: String,
+    },
+
+    /// Something lifeboat itself refuses (a snapshot that is not lifeboat's, no copy…).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Why a PostgreSQL program failed, classified once, where its output is read.
@@ -249,6 +340,10 @@ impl Error {
                 target,
                 reason: format!("{reason} ({note})"),
             },
+            rds @ Error::Rds { .. } => Error::Noted {
+                error: Box::new(rds),
+                note: note.to_string(),
+            },
             tool @ Error::Tool { .. } => Error::Noted {
                 error: Box::new(tool),
                 note: note.to_string(),
@@ -295,6 +390,7 @@ impl Error {
             Error::Locked { .. } => 6,
             Error::Breach { .. } => 7,
             Error::Partial { .. } => 8,
+            Error::Rds { .. } => 9,
             Error::Backup(_)
             | Error::Restore(_)
             | Error::BackupNotFound { .. }
@@ -354,5 +450,19 @@ mod tests {
         };
         assert_eq!(pg.exit_code(), 5);
         assert_eq!(Error::Restore("x".into()).exit_code(), 1);
+        let rds = Error::Rds {
+            target: "orders".into(),
+            region: "eu-west-1".into(),
+            failure: Box::new(RdsFailure::QuotaExceeded {
+                snapshot: "lifeboat-orders-x".into(),
+            }),
+        };
+        assert_eq!(rds.exit_code(), 9);
+        assert!(
+            rds.to_string()
+                .starts_with("RDS target `orders` in eu-west-1: snapshot quota exceeded"),
+            "{rds}"
+        );
+        assert_eq!(rds.with_note("n").exit_code(), 9);
     }
 }

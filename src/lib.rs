@@ -34,6 +34,7 @@ pub mod pool;
 pub mod postgres;
 pub mod progress;
 pub mod prune;
+pub mod rds;
 pub mod report;
 pub mod repository;
 pub mod restore;

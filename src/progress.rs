@@ -38,6 +38,23 @@ impl Progress {
         }
     }
 
+    /// A spinner with a message and the time elapsed (waits on a remote service), shown
+    /// only if `visible`.
+    pub fn spinner(label: &str, visible: bool) -> Self {
+        if !visible {
+            return Self::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        bar.set_style(style);
+        bar.set_message(label.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        Progress {
+            bar: Some(Arc::new(bar)),
+        }
+    }
+
     pub fn inc(&self, n: u64) {
         if let Some(b) = &self.bar {
             b.inc(n);

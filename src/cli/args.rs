@@ -434,6 +434,13 @@ pub enum Command {
     /// within [scheduler] grace_period, then are cancelled cleanly; exit 0.
     Run,
 
+    /// Amazon RDS and Aurora: snapshots with DR-region copies, retention, restores
+    ///
+    /// The targets are [[rds.target]]s of the configuration file; credentials come from the
+    /// standard AWS chain; LIFEBOAT_RDS_ENDPOINT (or [rds] endpoint) overrides the endpoint.
+    #[command(subcommand)]
+    Rds(RdsCommand),
+
     /// Scheduler tools.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
@@ -524,6 +531,99 @@ impl From<ReportFormat> for lifeboat::report::Format {
             ReportFormat::Html => Self::Html,
         }
     }
+}
+
+/// Which configured RDS targets a command applies to (default: all; restore: the only one).
+#[derive(Args, Debug, Default, Clone)]
+pub struct RdsWhich {
+    /// The [[rds.target]] of this name.
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// The target whose DB instance identifier this is.
+    #[arg(long, value_name = "ID", conflicts_with = "cluster")]
+    pub instance: Option<String>,
+    /// The target whose Aurora DB cluster identifier this is.
+    #[arg(long, value_name = "ID")]
+    pub cluster: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RdsCommand {
+    /// Take a manual snapshot, tagged as lifeboat's, wait until available, copy it to each
+    /// DR region (with that region's KMS key), wait for the copies, and record the set
+    /// (signed) in the repository.
+    Snapshot {
+        #[command(flatten)]
+        which: RdsWhich,
+        /// Print the recorded sets as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// lifeboat's snapshots in every configured region: age, size, engine version,
+    /// encryption, status, copies, and whether a signed record names them.
+    List {
+        #[command(flatten)]
+        which: RdsWhich,
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Apply each region's retention policy to lifeboat's snapshots (tagged and recorded;
+    /// nothing else is touched); the newest copy in each DR region is always kept.
+    Prune {
+        #[command(flatten)]
+        which: RdsWhich,
+        /// Show the plan, delete nothing.
+        #[arg(long, short = 'n')]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Restore into a new DB instance (Aurora: a new cluster and its first instance), to a
+    /// point in time or from a snapshot (also a DR-region copy); never touches the source.
+    #[command(group(clap::ArgGroup::new("from").required(true).args(["at", "latest", "from_snapshot"])))]
+    Restore {
+        #[command(flatten)]
+        which: RdsWhich,
+        /// Point-in-time: restore to TIME (2026-11-24T03:00:00Z; "2026-11-24 03:00" is UTC),
+        /// which must be inside the restorable window.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Point-in-time: restore to the latest restorable time.
+        #[arg(long)]
+        latest: bool,
+        /// Restore this snapshot (`newest`: lifeboat's newest available one in --region).
+        #[arg(long, value_name = "ID")]
+        from_snapshot: Option<String>,
+        /// Region of --from-snapshot (a DR region for a failover; default: the source region).
+        #[arg(long, requires = "from_snapshot")]
+        region: Option<String>,
+        /// Name of the new DB instance (Aurora: of the new cluster; its instance is NAME-1).
+        #[arg(long, value_name = "NAME")]
+        target_instance: String,
+        /// DB instance class (e.g. db.r6g.large); default: the source's or the snapshot's.
+        #[arg(long)]
+        instance_class: Option<String>,
+        /// DB subnet group of the new instance.
+        #[arg(long)]
+        subnet_group: Option<String>,
+        /// VPC security group id; repeat or comma-separate.
+        #[arg(long = "security-group", value_delimiter = ',')]
+        security_groups: Vec<String>,
+        /// DB parameter group (Aurora: DB cluster parameter group).
+        #[arg(long)]
+        parameter_group: Option<String>,
+        /// Make the new instance publicly accessible (default: not).
+        #[arg(long)]
+        publicly_accessible: bool,
+        /// Print the API calls it would make, with their parameters; change nothing.
+        #[arg(long, short = 'n')]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

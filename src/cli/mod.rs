@@ -2,6 +2,7 @@
 
 mod args;
 mod output;
+mod rds;
 
 pub use args::{Cli, LogFormat};
 
@@ -328,9 +329,17 @@ async fn dispatch(cli: &Cli, cancel: &Cancel) -> Result<()> {
                 output_dir: output_dir.clone(),
                 assertions: settings.assertions()?,
                 cancel: cancel.clone(),
+                rds: match &scenario.rds {
+                    Some(_) => Some(Arc::new(lifeboat::rds::Rds::new(settings.rds()?).await)),
+                    None => None,
+                },
             };
             let signals = Signals::from_settings(&settings)?;
-            let identities = settings.identities()?;
+            // An RDS drill restores a snapshot: it needs no age identity.
+            let identities = match &scenario.rds {
+                Some(_) => Vec::new(),
+                None => settings.identities()?,
+            };
             let repo = open_repo(&settings).await?;
             let repo_name = repo.name();
             let outcome = lifeboat::drill::run(repo, identities, &scenario, &opts).await?;
@@ -418,7 +427,12 @@ async fn dispatch(cli: &Cli, cancel: &Cancel) -> Result<()> {
             };
             let signals = Signals::from_settings(&settings)?;
             let repo = open_repo(&settings).await?;
-            let r = report::generate(&repo, &targets, &params).await?;
+            let rds_settings = settings.rds()?;
+            let rds = match rds_settings.targets.is_empty() {
+                true => None,
+                false => Some(lifeboat::rds::Rds::new(rds_settings).await),
+            };
+            let r = report::generate_with_rds(&repo, &targets, &params, rds.as_ref()).await?;
             signals.report_computed(&report::compliance_run(&r)).await;
             let text = report::render(&r, (*format).into());
             match output {
@@ -624,6 +638,10 @@ async fn dispatch(cli: &Cli, cancel: &Cancel) -> Result<()> {
                 );
             }
         }
+        Command::Rds(cmd) => {
+            let settings = Settings::load(cli.config.clone(), overrides(cli, None))?;
+            rds::dispatch(cli, &settings, cmd).await?;
+        }
         Command::Schedule(ScheduleCommand::Check { next }) => {
             let settings = Settings::load(cli.config.clone(), overrides(cli, None))?;
             let spec = scheduler_spec(&settings)?;
@@ -697,6 +715,16 @@ fn scheduler_spec(settings: &Settings) -> Result<SchedulerSpec, Error> {
     // Only to place the state file beside it: `run` checks the textfile itself.
     let textfile = (settings.overrides.metrics_file.clone())
         .or_else(|| settings.file.metrics.textfile.clone());
+    // `rds …` jobs need a valid [rds] section: checked at load like the command lines.
+    let has_rds_job = settings.file.job.iter().any(|j| {
+        j.command
+            .as_ref()
+            .and_then(|c| c.first())
+            .is_some_and(|w| w == "rds")
+    });
+    if has_rds_job {
+        settings.rds()?;
+    }
     SchedulerSpec::resolve(
         &settings.file.scheduler,
         &settings.file.job,

@@ -282,7 +282,7 @@ pub fn drill(o: &lifeboat::drill::DrillOutcome) {
             i + 1,
             s.name,
             s.seconds,
-            if s.passed { "pass" } else { "FAIL" },
+            s.result(),
             s.evidence
         );
     }
@@ -482,6 +482,9 @@ pub async fn config_check(settings: &Settings) -> anyhow::Result<()> {
             None => "off (LIFEBOAT_WEBHOOK_URL, [notify] webhook_url_file)".into(),
         }),
     );
+    for (label, result) in super::rds::config_check(settings).await {
+        report(&label, result);
+    }
     if problems > 0 {
         return Err(lifeboat::Error::config(format!("{problems} problem(s) found")).into());
     }

@@ -34,6 +34,63 @@ pub struct ConfigFile {
     /// `[[job]]`: the daemon's jobs (`lifeboat run`, `lifeboat schedule check`).
     #[serde(default)]
     pub job: Vec<JobSection>,
+    /// `[rds]` and `[[rds.target]]`: Amazon RDS / Aurora snapshot targets.
+    #[serde(default)]
+    pub rds: RdsSection,
+}
+
+/// `[rds]`: settings of every RDS target, and the targets. Resolved and validated by
+/// [`crate::rds::RdsSettings::resolve`].
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RdsSection {
+    /// RDS API endpoint for every region (tests, VPC endpoints). `LIFEBOAT_RDS_ENDPOINT`.
+    pub endpoint: Option<String>,
+    /// How long to wait for a snapshot, copy or restored instance to be available. Default 2h.
+    pub wait_timeout: Option<String>,
+    /// How often to ask while waiting. Default 15s.
+    pub poll_interval: Option<String>,
+    /// Attempts per API call (throttling and transient errors are retried with backoff).
+    /// Default 8.
+    pub max_attempts: Option<u32>,
+    /// Also send a pre-signed URL with cross-region copies (`auto`: only from GovCloud
+    /// regions, where the API still requires it; `always`; `never`). Default `auto`.
+    pub presigned_url: Option<String>,
+    #[serde(default)]
+    pub target: Vec<RdsTargetSection>,
+}
+
+/// One `[[rds.target]]`: a DB instance or an Aurora cluster.
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RdsTargetSection {
+    /// lifeboat's name for it: snapshot names, records, the report (`rds:<name>`).
+    pub name: Option<String>,
+    /// DB instance identifier (or `cluster`, not both).
+    pub instance: Option<String>,
+    /// Aurora DB cluster identifier.
+    pub cluster: Option<String>,
+    /// The source region.
+    pub region: Option<String>,
+    /// Extra tags put on every snapshot and copy lifeboat creates.
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+    /// Retention of lifeboat's snapshots in the source region (the `[retention]` language).
+    pub retention: Option<RetentionSection>,
+    /// Disaster-recovery regions the snapshots are copied to.
+    #[serde(default)]
+    pub copy: Vec<RdsCopySection>,
+}
+
+/// One `[[rds.target.copy]]`: a DR region and the KMS key of encrypted copies there.
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RdsCopySection {
+    pub region: Option<String>,
+    /// A KMS key of the destination region (ARN, id or alias). Required for encrypted snapshots.
+    pub kms_key_id: Option<String>,
+    /// Retention of the copies in this region; default: the target's.
+    pub retention: Option<RetentionSection>,
 }
 
 /// `lifeboat run`: the scheduler daemon. Resolved and validated by

@@ -9,7 +9,8 @@ mod time;
 
 pub use file::{
     parse_size, AssertionConfig, ConfigFile, CountSetting, JobSection, NotifySection,
-    RetentionSection, SchedulerSection, TargetsSection,
+    RdsCopySection, RdsSection, RdsTargetSection, RetentionSection, SchedulerSection,
+    TargetsSection,
 };
 pub use redact::redact_url;
 pub use targets::{parse_target, resolve_timezone, TargetPolicy, Targets};
@@ -372,6 +373,14 @@ impl Settings {
         })
     }
 
+    /// `[rds]` and its targets; the endpoint from `LIFEBOAT_RDS_ENDPOINT` over `[rds] endpoint`.
+    pub fn rds(&self) -> Result<crate::rds::RdsSettings> {
+        let endpoint = std::env::var("LIFEBOAT_RDS_ENDPOINT")
+            .ok()
+            .filter(|v| !v.trim().is_empty());
+        crate::rds::RdsSettings::resolve(&self.file.rds, endpoint)
+    }
+
     /// Private keys, needed only to restore.
     pub fn identities(&self) -> Result<Vec<Identity>> {
         let path = self
@@ -435,7 +444,8 @@ impl Settings {
     }
 }
 
-fn policy_from_file(f: &RetentionSection) -> Result<Policy> {
+/// The policy of a `[retention]`-shaped section (also `[[rds.target]] retention`).
+pub fn policy_from_file(f: &RetentionSection) -> Result<Policy> {
     let count = |key: &str, v: &Option<CountSetting>| -> Result<Keep> {
         let parsed = match v {
             None => return Ok(Keep::Off),

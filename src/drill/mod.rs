@@ -8,6 +8,7 @@
 //! local directory and, signed, into the repository (`drills/<id>.json`). A drill that fails
 //! still writes its report.
 
+pub mod rds;
 mod render;
 pub mod scenario;
 
@@ -54,6 +55,9 @@ pub struct DrillReport {
     /// The verification record written by the restore step, when it ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<VerificationRecord>,
+    /// An RDS drill's evidence: the DR copy restored, the scratch instance, its clean-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rds: Option<rds::RdsDrillEvidence>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -74,6 +78,21 @@ pub struct Step {
     pub seconds: f64,
     pub passed: bool,
     pub evidence: String,
+    /// The step could not run (an RDS scratch instance not reachable for SQL checks): neither
+    /// a pass nor a failure, and shown as NOT RUN.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_run: bool,
+}
+
+impl Step {
+    /// `pass`, `FAIL` or `NOT RUN`.
+    pub fn result(&self) -> &'static str {
+        match (self.not_run, self.passed) {
+            (true, _) => "NOT RUN",
+            (false, true) => "pass",
+            (false, false) => "FAIL",
+        }
+    }
 }
 
 /// An achieved figure against its target.
@@ -128,6 +147,8 @@ pub struct DrillOptions {
     /// SIGTERM/SIGINT: the restore is stopped and cleaned up, and no report is written
     /// (a drill cut short proves nothing either way).
     pub cancel: crate::cancel::Cancel,
+    /// The RDS settings and clients, for a scenario with an `[rds]` section.
+    pub rds: Option<Arc<crate::rds::Rds>>,
 }
 
 /// Runs the drill. Errors only when the report itself cannot be written, or when the run is
@@ -157,8 +178,21 @@ pub async fn run(
     })
     .await;
 
+    // 2–3 of an RDS scenario: the newest DR-region copy restored into a scratch instance,
+    // timed, checked when reachable, always deleted.
+    let mut rds_evidence = None;
+    if let (true, Some(rs)) = (reached, &scenario.rds) {
+        let assertions: Vec<_> = scenario
+            .assertion
+            .iter()
+            .chain(opts.assertions.iter())
+            .cloned()
+            .collect();
+        rds_evidence = rds::run(&repo, opts.rds.as_deref(), rs, &assertions, &mut steps).await;
+    }
+
     // 2. The backup the scenario names, with the checksum of its manifest.
-    if reached {
+    if reached && scenario.rds.is_none() {
         timed(&mut steps, "backup chosen", async {
             let chosen = choose_backup(&repo, scenario).await?;
             let text = format!(
@@ -218,24 +252,28 @@ pub async fn run(
             evidence: "scratch databases dropped and the throwaway server (if any) removed by \
                        the restore step, whatever its outcome"
                 .into(),
+            not_run: false,
         });
     }
 
     // 4. The figures against the targets.
+    let point = match &rds_evidence {
+        Some(e) => e.taken_at,
+        None => backup.as_ref().map(|b| b.consistent_at),
+    };
     let rpo = Figure::judge(
-        backup
-            .as_ref()
-            .map(|b| (started_at - b.consistent_at).num_milliseconds() as f64 / 1000.0),
+        point.map(|p| (started_at - p).num_milliseconds() as f64 / 1000.0),
         scenario.targets.rpo_seconds()?,
     );
     // Every database of the scenario restored, one after another: the time to recover all.
-    let rto = Figure::judge(
-        verification
+    let restored = match &rds_evidence {
+        Some(e) => e.restore_seconds,
+        None => verification
             .as_ref()
             .filter(|v| v.databases.iter().all(|d| d.error.is_none()))
             .map(|v| v.databases.iter().map(|d| d.restore_seconds).sum()),
-        scenario.targets.rto_seconds()?,
-    );
+    };
+    let rto = Figure::judge(restored, scenario.targets.rto_seconds()?);
     let finished_at = Utc::now();
     let passed = steps.iter().all(|s| s.passed) && !rpo.failed() && !rto.failed();
     let report = DrillReport {
@@ -255,6 +293,7 @@ pub async fn run(
         rpo,
         rto,
         verification,
+        rds: rds_evidence,
     };
 
     // 5. The report: local files first (they need no repository), then the signed record.
@@ -340,7 +379,7 @@ impl DrillOutcome {
 }
 
 /// A failed step's evidence.
-struct StepFailed(String);
+pub(crate) struct StepFailed(pub(crate) String);
 
 impl From<Error> for StepFailed {
     fn from(e: Error) -> Self {
@@ -359,7 +398,7 @@ fn run_by() -> String {
 }
 
 /// Runs one step, timing it; its error becomes the step's failed evidence.
-async fn timed(
+pub(crate) async fn timed(
     steps: &mut Vec<Step>,
     name: &str,
     work: impl std::future::Future<Output = std::result::Result<String, StepFailed>>,
@@ -375,6 +414,7 @@ async fn timed(
         seconds: t.elapsed().as_secs_f64(),
         passed,
         evidence: outcome.unwrap_or_else(|e| e.0),
+        not_run: false,
     });
     passed
 }

@@ -52,6 +52,19 @@ pub fn markdown(r: &DrillReport) -> String {
             b.databases.join(", ")
         ));
     }
+    if let Some(e) = &r.rds {
+        s.push_str(&format!(
+            "| RDS DR copy | `{}` in {} ({}), taken {}; record `{}` |\n| Scratch instance | `{}`{}; {} |\n",
+            e.snapshot,
+            e.region,
+            if e.encrypted { "encrypted" } else { "NOT encrypted" },
+            e.taken_at.as_ref().map(when).unwrap_or_else(|| "at an unknown time".into()),
+            e.record,
+            e.scratch_instance,
+            e.endpoint.as_ref().map(|x| format!(" at {x}")).unwrap_or_default(),
+            if e.cleaned_up { "deleted after the drill" } else { "**NOT deleted: delete it by hand**" }
+        ));
+    }
     s.push_str(&format!(
         "| RPO achieved | {} |\n| RTO achieved | {} |\n\n## Steps\n\n| # | step | started | took | result | evidence |\n|---|---|---|---|---|---|\n",
         figure_text(&r.rpo),
@@ -64,7 +77,10 @@ pub fn markdown(r: &DrillReport) -> String {
             st.name,
             when(&st.started_at),
             st.seconds,
-            if st.passed { "pass" } else { "**FAIL**" },
+            match st.result() {
+                "FAIL" => "**FAIL**",
+                other => other,
+            },
             st.evidence.replace('|', "\\|").replace('\n', "<br>")
         ));
     }
@@ -92,13 +108,17 @@ pub fn html(r: &DrillReport) -> String {
     for (i, st) in r.steps.iter().enumerate() {
         rows.push_str(&format!(
             "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{:.1}s</td><td><b>{}</b></td><td>{}</td></tr>\n",
-            if st.passed { "pass" } else { "fail" },
+            match st.result() {
+                "pass" => "pass",
+                "FAIL" => "fail",
+                _ => "notrun",
+            },
             i + 1,
             esc(&st.name),
             clock(&st.started_at),
             clock(&st.finished_at),
             st.seconds,
-            if st.passed { "PASS" } else { "FAIL" },
+            st.result().to_uppercase(),
             esc(&st.evidence).replace('\n', "<br>")
         ));
     }
@@ -120,7 +140,8 @@ pub fn html(r: &DrillReport) -> String {
             }
         }
     }
-    let backup = r.backup.as_ref().map_or_else(
+    let backup = r.rds.as_ref().map(rds_html);
+    let backup = backup.unwrap_or_else(|| r.backup.as_ref().map_or_else(
         || "<p>No backup was chosen.</p>".to_string(),
         |b| {
             format!(
@@ -132,7 +153,7 @@ pub fn html(r: &DrillReport) -> String {
                 b.stored_bytes
             )
         },
-    );
+    ));
     let figure = |label: &str, f: &Figure| {
         let class = match f.status.as_str() {
             "met" => "pass",
@@ -163,6 +184,7 @@ table {{ border-collapse: collapse; width: 100%; margin: .5em 0 1.5em; }}
 th, td {{ border-bottom: 1px solid #d0d7de; padding: .35em .5em; text-align: left; vertical-align: top; }}
 th {{ background: #f6f8fa; }}
 tr.fail td {{ background: #ffebe9; }}
+tr.notrun td {{ background: #fff8c5; }}
 td.num {{ text-align: right; white-space: nowrap; }}
 dl {{ display: grid; grid-template-columns: max-content auto; gap: .2em 1em; }}
 dt {{ color: #57606a; }} dd {{ margin: 0; }}
@@ -202,5 +224,20 @@ code {{ font-size: .9em; word-break: break-all; }}
         version = esc(&r.lifeboat_version),
         rpo = figure("RPO achieved", &r.rpo),
         rto = figure("RTO achieved", &r.rto),
+    )
+}
+
+fn rds_html(e: &super::rds::RdsDrillEvidence) -> String {
+    format!(
+        "<dl><dt>RDS target</dt><dd>{}</dd><dt>DR-region copy</dt><dd><code>{}</code> in {} ({})</dd><dt>Taken at</dt><dd>{}</dd><dt>Record</dt><dd><code>{}</code></dd><dt>Scratch instance</dt><dd><code>{}</code>{}</dd><dt>Clean-up</dt><dd>{}</dd></dl>",
+        esc(&e.target),
+        esc(&e.snapshot),
+        esc(&e.region),
+        if e.encrypted { "encrypted" } else { "NOT encrypted" },
+        e.taken_at.as_ref().map(when).unwrap_or_else(|| "unknown".into()),
+        esc(&e.record),
+        esc(&e.scratch_instance),
+        e.endpoint.as_ref().map(|x| format!(" at {}", esc(x))).unwrap_or_default(),
+        if e.cleaned_up { "deleted after the drill" } else { "<b>NOT deleted: delete it by hand</b>" }
     )
 }

@@ -34,6 +34,10 @@ pub struct Scenario {
     /// Where the report files go (relative paths from the working directory).
     #[serde(default)]
     pub report_dir: Option<PathBuf>,
+    /// An RDS drill: restore the target's newest DR-region copy into a scratch instance
+    /// (instead of a logical backup).
+    #[serde(default)]
+    pub rds: Option<super::rds::RdsScenario>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -82,6 +86,11 @@ impl Scenario {
         if self.backup.is_some() && self.at.is_some() {
             return Err("give `backup` or `at`, not both".into());
         }
+        if self.rds.is_some() && (self.backup.is_some() || self.at.is_some()) {
+            return Err(
+                "an [rds] drill restores the newest DR-region copy: drop `backup` and `at`".into(),
+            );
+        }
         self.at().map_err(|e| e.to_string())?;
         self.targets.rpo_seconds().map_err(|e| e.to_string())?;
         self.targets.rto_seconds().map_err(|e| e.to_string())?;
@@ -113,6 +122,15 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shipped_rds_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schedules/drill-rds.toml");
+        let s = Scenario::load(&path).unwrap();
+        let rds = s.rds.unwrap();
+        assert_eq!(rds.target, "orders");
+        assert_eq!(rds.security_groups.len(), 1);
+    }
 
     #[test]
     fn the_shipped_example_is_valid() {

@@ -56,11 +56,22 @@ pub fn compute(facts: &Facts, targets: &TargetPolicy, params: &ReportParams) -> 
         start,
         tz: params.timezone,
     };
-    let names = database_names(facts, targets, params);
-    let databases: Vec<DatabaseReport> = names
+    let rds_names: BTreeSet<String> = facts.rds.iter().map(|r| r.name()).collect();
+    let names: Vec<String> = database_names(facts, targets, params)
+        .into_iter()
+        .filter(|n| !rds_names.contains(n))
+        .collect();
+    let mut databases: Vec<DatabaseReport> = names
         .iter()
         .map(|name| ctx.database(name, targets.for_database(name)))
         .collect();
+    databases.extend(
+        facts
+            .rds
+            .iter()
+            .filter(|r| params.only.is_empty() || params.only.contains(&r.name()))
+            .map(|r| super::rds::row(facts, r, targets.for_database(&r.name()), params)),
+    );
     let targets_configured = targets.any();
     let mut notes = Vec::new();
     if !targets_configured {
@@ -155,7 +166,7 @@ fn ignored(facts: &Facts) -> Vec<Ignored> {
     backups.chain(records).collect()
 }
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     facts: &'a Facts,
     now: DateTime<Utc>,
     start: DateTime<Utc>,
@@ -225,7 +236,16 @@ struct Evidence<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    fn database(&self, name: &str, targets: Targets) -> DatabaseReport {
+    pub(super) fn new(facts: &'a Facts, now: DateTime<Utc>, start: DateTime<Utc>, tz: Tz) -> Self {
+        Ctx {
+            facts,
+            now,
+            start,
+            tz,
+        }
+    }
+
+    pub(super) fn database(&self, name: &str, targets: Targets) -> DatabaseReport {
         let ev = self.evidence(name);
         let figures = self.figures(&ev);
         let controls = vec![
@@ -246,6 +266,7 @@ impl<'a> Ctx<'a> {
         let findings = self.findings(name, &ev, &figures, targets, &future_dated);
         DatabaseReport {
             name: name.to_string(),
+            kind: "database".into(),
             status,
             targets: TargetSeconds {
                 rpo: targets.rpo.map(|d| d.as_secs()),
@@ -277,6 +298,7 @@ impl<'a> Ctx<'a> {
             future_dated,
             findings,
             figures,
+            rds: None,
         }
     }
 
@@ -882,7 +904,7 @@ fn no_restorable(name: &str, ev: &Evidence) -> String {
 }
 
 /// Judges an age against an optional target: pass (at risk above 80%) or fail.
-fn judge_age(
+pub(super) fn judge_age(
     id: ControlId,
     t: Option<u64>,
     age: i64,
@@ -924,7 +946,7 @@ fn judge_age(
     }
 }
 
-fn pass(id: ControlId, t: u64, achieved: Option<f64>, reason: String) -> Control {
+pub(super) fn pass(id: ControlId, t: u64, achieved: Option<f64>, reason: String) -> Control {
     Control {
         id,
         status: ControlStatus::Pass,
@@ -935,7 +957,7 @@ fn pass(id: ControlId, t: u64, achieved: Option<f64>, reason: String) -> Control
     }
 }
 
-fn fail(id: ControlId, t: u64, achieved: Option<f64>, reason: String) -> Control {
+pub(super) fn fail(id: ControlId, t: u64, achieved: Option<f64>, reason: String) -> Control {
     Control {
         id,
         status: ControlStatus::Fail,
@@ -946,7 +968,7 @@ fn fail(id: ControlId, t: u64, achieved: Option<f64>, reason: String) -> Control
     }
 }
 
-fn not_configured(id: ControlId, reason: String) -> Control {
+pub(super) fn not_configured(id: ControlId, reason: String) -> Control {
     Control {
         id,
         status: ControlStatus::NotConfigured,

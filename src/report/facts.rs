@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Result;
 use crate::repository::catalog::Listed;
-use crate::repository::records::{Stored, VerificationRecord};
+use std::collections::BTreeMap;
+
+use crate::repository::records::{RdsSnapshotSet, Stored, VerificationRecord};
 use crate::repository::{Repository, SignatureStatus, DESCRIPTOR_KEY};
 
 #[derive(Debug, Clone, Default)]
@@ -17,6 +19,127 @@ pub struct Facts {
     pub repository_created_at: Option<DateTime<Utc>>,
     pub backups: Vec<BackupFact>,
     pub verifications: Vec<VerificationFact>,
+    /// The configured RDS targets: their signed snapshot sets and what the API says now.
+    pub rds: Vec<RdsFact>,
+}
+
+/// One RDS target: its snapshot-set records and, when the API answered, its state now.
+#[derive(Debug, Clone)]
+pub struct RdsFact {
+    pub target: crate::rds::RdsTarget,
+    pub sets: Vec<RdsSetFact>,
+    /// The source as RDS describes it now (`None`: the source region did not answer).
+    pub source: Option<crate::rds::Source>,
+    /// lifeboat's snapshots (by tag) per region, for each region that answered.
+    pub present: BTreeMap<String, Vec<crate::rds::Snapshot>>,
+    /// What did not answer, and why.
+    pub errors: Vec<String>,
+    /// Restores of the target measured by drills (trusted drill records), oldest first.
+    pub restores: Vec<RdsRestoreFact>,
+}
+
+/// One measured restore of an RDS target: a drill's scratch instance, restore call to
+/// available.
+#[derive(Debug, Clone)]
+pub struct RdsRestoreFact {
+    /// When the drill finished.
+    pub at: DateTime<Utc>,
+    /// The drill record's key.
+    pub record: String,
+    /// The snapshot restored.
+    pub snapshot: String,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RdsSetFact {
+    pub key: String,
+    pub trusted: bool,
+    pub signature: String,
+    pub record: RdsSnapshotSet,
+}
+
+impl RdsFact {
+    /// The report's name of the target, `rds:<name>`.
+    pub fn name(&self) -> String {
+        self.target.report_name()
+    }
+
+    /// Whether the snapshot `id` still exists in `region`: by the listing when the region
+    /// answered, else as recorded (assumed present).
+    pub fn present(&self, region: &str, id: &str) -> bool {
+        match self.present.get(region) {
+            Some(list) => list
+                .iter()
+                .any(|s| s.id.eq_ignore_ascii_case(id) && s.available()),
+            None => true,
+        }
+    }
+
+    /// Reads the records and asks the API (every region; failures are noted, not fatal).
+    pub async fn gather(
+        repo: &Repository,
+        rds: &crate::rds::Rds,
+        target: &crate::rds::RdsTarget,
+    ) -> Result<RdsFact> {
+        let sets = repo
+            .rds_snapshot_sets(Some(&target.name))
+            .await?
+            .into_iter()
+            .map(|s| RdsSetFact {
+                trusted: s.trusted(),
+                signature: s.signature.label(),
+                key: s.key,
+                record: s.record,
+            })
+            .collect();
+        let mut errors = Vec::new();
+        let source = match rds
+            .api(target, &target.region)
+            .source(&target.identifier)
+            .await
+        {
+            Ok(s) => Some(s),
+            Err(e) => {
+                errors.push(e.to_string());
+                None
+            }
+        };
+        let mut present = BTreeMap::new();
+        for region in target.regions() {
+            match crate::rds::list::tagged(rds, target, &region).await {
+                Ok(list) => {
+                    present.insert(region, list);
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        let mut restores: Vec<RdsRestoreFact> = repo
+            .records::<crate::drill::DrillReport>(crate::drill::DRILLS_DIR)
+            .await?
+            .into_iter()
+            .filter(|d| d.trusted())
+            .filter_map(|d| {
+                let e = d.record.rds.as_ref()?;
+                (e.target == target.name).then_some(())?;
+                Some(RdsRestoreFact {
+                    at: d.record.finished_at,
+                    snapshot: e.snapshot.clone(),
+                    seconds: e.restore_seconds?,
+                    record: d.key.clone(),
+                })
+            })
+            .collect();
+        restores.sort_by_key(|r| r.at);
+        Ok(RdsFact {
+            target: target.clone(),
+            sets,
+            source,
+            present,
+            errors,
+            restores,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +238,7 @@ impl Facts {
             repository_created_at,
             backups,
             verifications,
+            rds: Vec::new(),
         })
     }
 }

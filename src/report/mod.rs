@@ -10,10 +10,11 @@ pub mod compute;
 pub mod facts;
 pub mod format;
 pub mod model;
+pub mod rds;
 pub mod render;
 
 pub use compute::{compute, ReportParams};
-pub use facts::{BackupFact, DatabaseFact, Facts, VerificationFact};
+pub use facts::{BackupFact, DatabaseFact, Facts, RdsFact, RdsSetFact, VerificationFact};
 pub use model::*;
 pub use render::{render, write_atomically, Format};
 
@@ -29,6 +30,17 @@ pub async fn generate(
     targets: &TargetPolicy,
     params: &ReportParams,
 ) -> Result<Report> {
+    generate_with_rds(repo, targets, params, None).await
+}
+
+/// [`generate`], with the configured RDS targets beside the logical databases: their
+/// signed snapshot sets from the repository, and their state from the RDS API.
+pub async fn generate_with_rds(
+    repo: &Repository,
+    targets: &TargetPolicy,
+    params: &ReportParams,
+    rds: Option<&crate::rds::Rds>,
+) -> Result<Report> {
     if params.since.is_zero() || params.since > compute::MAX_WINDOW {
         return Err(Error::config(
             "--since must be more than zero and at most 10 years (e.g. 30d, 90d or 365d)",
@@ -43,7 +55,12 @@ pub async fn generate(
                 .into(),
         ));
     }
-    let facts = Facts::gather(repo).await?;
+    let mut facts = Facts::gather(repo).await?;
+    if let Some(rds) = rds {
+        for target in &rds.settings.targets {
+            facts.rds.push(RdsFact::gather(repo, rds, target).await?);
+        }
+    }
     Ok(compute(&facts, targets, params))
 }
 

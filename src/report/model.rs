@@ -74,7 +74,9 @@ pub enum ControlId {
     RecoveryPointEncrypted,
     /// Restorable backups reach back at least `min_retention`.
     MinimumRetention,
-    /// A copy in another region exists (RDS snapshots only; never in a logical report).
+    /// The newest snapshot has an encrypted copy in every DR region (RDS targets only; AWS
+    /// Backup Audit Manager's `BACKUP_RESOURCES_PROTECTED_BY_CROSS_REGION`).
+    #[serde(rename = "RESOURCES_PROTECTED_BY_CROSS_REGION")]
     CrossRegion,
 }
 
@@ -86,7 +88,7 @@ impl ControlId {
             ControlId::RestoreTimeMeetsTarget => "RESTORE_TIME_MEETS_TARGET",
             ControlId::RecoveryPointEncrypted => "RECOVERY_POINT_ENCRYPTED",
             ControlId::MinimumRetention => "MINIMUM_RETENTION",
-            ControlId::CrossRegion => "CROSS_REGION",
+            ControlId::CrossRegion => "RESOURCES_PROTECTED_BY_CROSS_REGION",
         }
     }
 
@@ -100,7 +102,7 @@ impl ControlId {
             ControlId::RestoreTimeMeetsTarget => "last measured restore time within the RTO",
             ControlId::RecoveryPointEncrypted => "newest backup encrypted and signed",
             ControlId::MinimumRetention => "restorable backups reach back the minimum retention",
-            ControlId::CrossRegion => "a copy in another region",
+            ControlId::CrossRegion => "an encrypted copy of the newest snapshot in every DR region",
         }
     }
 }
@@ -148,7 +150,10 @@ pub struct TargetSeconds {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DatabaseReport {
+    /// The database's name; an RDS target's is `rds:<target>`.
     pub name: String,
+    /// `database` (logical backups) or `rds` (an RDS / Aurora target: see `rds`).
+    pub kind: String,
     pub status: Status,
     pub targets: TargetSeconds,
     pub controls: Vec<Control>,
@@ -165,6 +170,52 @@ pub struct DatabaseReport {
     pub future_dated: Vec<FutureDated>,
     /// Sentences about the window that do not change the status (a past gap over the RPO…).
     pub findings: Vec<String>,
+    /// An RDS target's own facts; absent for logical databases.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rds: Option<RdsDetail>,
+}
+
+/// What an RDS target's row is computed from, beside the figures every row has.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RdsDetail {
+    pub target: String,
+    /// `instance` or `cluster`.
+    pub kind: String,
+    pub identifier: String,
+    pub region: String,
+    /// Whether the RDS API answered for the source (else the figures come from the records).
+    pub live: bool,
+    /// Why the API did not answer, per region.
+    pub errors: Vec<String>,
+    /// Point-in-time recovery reaches up to here (from the API, now).
+    pub latest_restorable_time: Option<DateTime<Utc>>,
+    /// Days of automated backups (0: no point-in-time recovery).
+    pub backup_retention_days: Option<i32>,
+    /// The newest snapshot of a trusted set (still present, when the API answered).
+    pub newest_snapshot: Option<RdsPoint>,
+    /// Per DR region: the newest copy of a trusted set there.
+    pub copies: Vec<RdsCopy>,
+    /// The achieved recovery point: the later of `latest_restorable_time` and the newest DR
+    /// copy's point.
+    pub recovery_point: Option<DateTime<Utc>>,
+    /// `point-in-time` or `dr-copy`: which of the two it is.
+    pub recovery_point_source: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RdsPoint {
+    pub snapshot: String,
+    pub region: String,
+    pub taken_at: DateTime<Utc>,
+    pub encrypted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RdsCopy {
+    pub region: String,
+    /// The newest copy there, if any.
+    pub newest: Option<RdsPoint>,
+    pub kms_key_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

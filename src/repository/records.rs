@@ -108,6 +108,52 @@ impl VerificationRecord {
     }
 }
 
+pub const RDS_DIR: &str = "rds/";
+pub const RDS_SNAPSHOT_SET_FORMAT: &str = "lifeboat-rds-snapshot-set";
+
+/// One `lifeboat rds snapshot` run of one RDS target: the snapshot in the source region and
+/// its copies in the DR regions. Stored signed at `rds/<target>/<id>.json`, never
+/// overwritten; `rds prune` deletes only snapshots that such a trusted record names (and
+/// that carry lifeboat's tags), and `report` reads the recovery points from them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RdsSnapshotSet {
+    pub format: String,
+    pub format_version: u32,
+    /// The set's id (time-ordered like a backup id); also the `lifeboat:set` tag.
+    pub id: String,
+    /// The `[[rds.target]]` name.
+    pub target: String,
+    /// `instance` or `cluster`.
+    pub kind: crate::rds::Kind,
+    /// The DB instance or cluster identifier.
+    pub source: String,
+    pub source_region: String,
+    pub lifeboat_version: String,
+    pub host: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// The snapshot in the source region, as it was when available.
+    pub snapshot: crate::rds::Snapshot,
+    /// Its copies, one per DR region, as they were when available.
+    pub copies: Vec<crate::rds::Snapshot>,
+    /// The source's latest restorable time (point-in-time recovery) when the set finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_restorable: Option<DateTime<Utc>>,
+}
+
+impl RdsSnapshotSet {
+    /// Whether the set names the snapshot `id` in `region`.
+    pub fn names(&self, region: &str, id: &str) -> bool {
+        std::iter::once(&self.snapshot)
+            .chain(&self.copies)
+            .any(|s| s.region == region && s.id.eq_ignore_ascii_case(id))
+    }
+}
+
+pub fn rds_set_key(target: &str, id: &str) -> String {
+    format!("{RDS_DIR}{target}/{id}.json")
+}
+
 /// A record read back from the repository, with its signature's status.
 #[derive(Debug, Clone)]
 pub struct Stored<T> {
@@ -154,6 +200,35 @@ impl Repository {
                 tracing::warn!(key = %s.key, "ignoring a verification record stored under the wrong key");
             }
             s.key == expected
+        });
+        out.sort_by_key(|s| s.record.finished_at);
+        Ok(out)
+    }
+
+    /// Writes an RDS snapshot set record (signed; never overwrites one).
+    pub async fn put_rds_snapshot_set(&self, set: &RdsSnapshotSet) -> Result<String> {
+        let key = rds_set_key(&set.target, &set.id);
+        self.put_record(&key, set).await?;
+        Ok(key)
+    }
+
+    /// RDS snapshot set records, of one target or all, oldest first; a record stored under
+    /// another target's or id's key is ignored (it is not evidence for it).
+    pub async fn rds_snapshot_sets(
+        &self,
+        target: Option<&str>,
+    ) -> Result<Vec<Stored<RdsSnapshotSet>>> {
+        let prefix = match target {
+            Some(t) => format!("{RDS_DIR}{t}/"),
+            None => RDS_DIR.to_string(),
+        };
+        let mut out: Vec<Stored<RdsSnapshotSet>> = self.records(&prefix).await?;
+        out.retain(|s| {
+            let expected = rds_set_key(&s.record.target, &s.record.id);
+            if s.key != expected {
+                tracing::warn!(key = %s.key, "ignoring an RDS snapshot set stored under the wrong key");
+            }
+            s.key == expected && s.record.format == RDS_SNAPSHOT_SET_FORMAT
         });
         out.sort_by_key(|s| s.record.finished_at);
         Ok(out)

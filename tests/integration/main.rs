@@ -19,6 +19,7 @@ mod fidelity;
 mod locks;
 mod network;
 mod prune;
+mod rds;
 mod replace;
 mod report;
 mod roundtrip;

@@ -207,6 +207,9 @@ fn database(o: &mut String, r: &Report, d: &DatabaseReport, tz: Tz) {
         esc(&show(t.verify_within)),
         esc(&show(t.min_retention))
     );
+    if let Some(line) = super::rds_summary(d, tz) {
+        let _ = write!(o, "<p class=\"meta\">{}</p>", esc(&line));
+    }
     controls(o, d);
     stats(o, d, tz);
     o.push_str(

@@ -106,6 +106,9 @@ fn database(o: &mut String, d: &DatabaseReport, tz: chrono_tz::Tz) {
         show(t.verify_within),
         show(t.min_retention)
     );
+    if let Some(line) = super::rds_summary(d, tz) {
+        let _ = writeln!(o, "{}\n", md(&line));
+    }
     let _ = writeln!(o, "| control | result | reason |");
     let _ = writeln!(o, "|---|---|---|");
     for c in &d.controls {

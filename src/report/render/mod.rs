@@ -39,6 +39,47 @@ pub fn json(report: &Report) -> String {
 }
 
 /// The zone the report's times are shown in.
+/// One sentence about an RDS target's row (what it is, point-in-time recovery, its newest
+/// snapshot and copies); `None` for a logical database.
+pub fn rds_summary(d: &crate::report::model::DatabaseReport, tz: Tz) -> Option<String> {
+    use crate::report::format::time;
+    let r = d.rds.as_ref()?;
+    let pitr = match (r.latest_restorable_time, r.backup_retention_days) {
+        (_, Some(days)) if days <= 0 => "point-in-time recovery off".to_string(),
+        (Some(t), Some(days)) => {
+            format!(
+                "point-in-time recovery up to {} ({days} days kept)",
+                time(t, tz)
+            )
+        }
+        _ => "point-in-time recovery unknown (the RDS API did not answer)".to_string(),
+    };
+    let newest = r
+        .newest_snapshot
+        .as_ref()
+        .map(|p| format!("newest snapshot {} ({})", p.snapshot, time(p.taken_at, tz)))
+        .unwrap_or_else(|| "no snapshot".into());
+    let copies: Vec<String> = r
+        .copies
+        .iter()
+        .map(|c| match &c.newest {
+            Some(p) => format!("{}: {} ({})", c.region, p.snapshot, time(p.taken_at, tz)),
+            None => format!("{}: none", c.region),
+        })
+        .collect();
+    Some(format!(
+        "RDS {} {} in {}: {pitr}; {newest}; DR copies: {}",
+        r.kind,
+        r.identifier,
+        r.region,
+        if copies.is_empty() {
+            "no DR region configured".to_string()
+        } else {
+            copies.join(", ")
+        }
+    ))
+}
+
 fn zone(report: &Report) -> Tz {
     report.window.timezone.parse().unwrap_or(chrono_tz::UTC)
 }

@@ -60,14 +60,24 @@ fn database(o: &mut String, d: &DatabaseReport, tz: chrono_tz::Tz) {
         show(t.verify_within),
         show(t.min_retention)
     );
-    let _ = writeln!(o, "  {:<29} {:<16} REASON", "CONTROL", "RESULT");
+    if let Some(line) = super::rds_summary(d, tz) {
+        let _ = writeln!(o, "{line}");
+    }
+    let cw = d
+        .controls
+        .iter()
+        .map(|c| c.id.name().len())
+        .max()
+        .unwrap_or(0)
+        .max(29);
+    let _ = writeln!(o, "  {:<cw$} {:<16} REASON", "CONTROL", "RESULT");
     for c in &d.controls {
         let result = if c.at_risk {
             format!("{} (AT RISK)", c.status.label())
         } else {
             c.status.label().to_string()
         };
-        let _ = writeln!(o, "  {:<29} {:<16} {}", c.id.name(), result, c.reason);
+        let _ = writeln!(o, "  {:<cw$} {:<16} {}", c.id.name(), result, c.reason);
     }
     let f = &d.figures;
     let opt = |v: Option<i64>| v.map_or("none".to_string(), duration);
