@@ -16,7 +16,8 @@ use std::path::PathBuf;
                   Exit codes: 0 success; 1 failure; 2 configuration or key; 3 corrupt, \
                   unauthenticated or failed verification; 4 repository; 5 PostgreSQL or its \
                   tools; 6 repository locked; 7 compliance breach; 8 partial (part done, \
-                  complete; run again); 130/143 cancelled by SIGINT/SIGTERM, cleanly."
+                  complete; run again); 9 Amazon RDS; 130/143 cancelled by SIGINT/SIGTERM, \
+                  cleanly."
 )]
 pub struct Cli {
     /// TOML configuration file.
