@@ -12,6 +12,7 @@ use lifeboat::rds::prune::RdsPruneReport;
 use lifeboat::rds::restore::{RestoreFrom, RestoreOutcome, RestoreRequest};
 use lifeboat::rds::{Rds, RdsTarget};
 use lifeboat::report::format::duration;
+use lifeboat::signals::{rds_series, BackupRun, Signals};
 use lifeboat::Error;
 
 fn targets<'a>(rds: &'a Rds, w: &RdsWhich) -> Result<Vec<&'a RdsTarget>, Error> {
@@ -27,12 +28,15 @@ pub async fn dispatch(cli: &Cli, settings: &Settings, cmd: &RdsCommand) -> Resul
     match cmd {
         RdsCommand::Snapshot { which, json } => {
             let chosen = targets(&rds, which)?;
+            let signals = Signals::from_settings(settings)?;
             let repo = open_repo(settings).await?;
+            let repo_name = repo.name();
             // One target's failure does not keep the others from their snapshots; the
             // first failure is the exit status, the others are logged.
             let mut sets = Vec::new();
             let mut failed: Vec<Error> = Vec::new();
             for target in chosen {
+                let started_at = Utc::now();
                 let progress =
                     Progress::spinner(&format!("rds snapshot {}", target.name), show_progress(cli));
                 match lifeboat::rds::snapshot::snapshot(&rds, &repo, target, &progress).await {
@@ -40,10 +44,21 @@ pub async fn dispatch(cli: &Cli, settings: &Settings, cmd: &RdsCommand) -> Resul
                         if !json {
                             snapshot_summary(&done);
                         }
+                        signals
+                            .backup_finished(&BackupRun::rds_snapshot(&repo_name, &done.set))
+                            .await;
                         sets.push(done.set);
                     }
                     Err(e) => {
                         progress.finish();
+                        signals
+                            .backup_finished(&BackupRun::failed(
+                                &repo_name,
+                                started_at,
+                                vec![rds_series(&target.name)],
+                                &e,
+                            ))
+                            .await;
                         // The first is the command's error (printed on exit); later ones here.
                         if !failed.is_empty() {
                             tracing::error!(target = %target.name, "{e}");

@@ -14,8 +14,8 @@ pub mod textfile;
 pub use metrics::{Metric, MetricsState, Series};
 pub use notify::{Event, Format, Notification, Notifier, NotifySettings, WebhookUrl};
 pub use outcome::{
-    BackedUpDatabase, BackupOutcome, BackupRun, CheckRun, ComplianceRun, ComplianceStatus,
-    DatabaseCompliance, PruneRun, VerifiedDatabase, VerifyRun,
+    rds_series, BackedUpDatabase, BackupOutcome, BackupRun, CheckRun, ComplianceRun,
+    ComplianceStatus, DatabaseCompliance, PruneRun, VerifiedDatabase, VerifyRun,
 };
 pub use textfile::Textfile;
 

@@ -87,6 +87,38 @@ impl BackupRun {
     }
 }
 
+impl BackupRun {
+    /// An `rds snapshot` set, as the backup of the database `rds:<target>` (the name the
+    /// report gives it): the snapshot's creation is the recovery point, its allocated
+    /// storage the size. So one set of metrics and alerts covers both worlds.
+    pub fn rds_snapshot(
+        repository: &str,
+        set: &crate::repository::records::RdsSnapshotSet,
+    ) -> Self {
+        BackupRun {
+            repository: repository.to_string(),
+            started_at: set.started_at,
+            finished_at: set.finished_at,
+            outcome: BackupOutcome::Succeeded {
+                backup_id: set.id.clone(),
+                databases: vec![BackedUpDatabase {
+                    name: rds_series(&set.target),
+                    consistent_at: set.snapshot.created_at.unwrap_or(set.started_at),
+                    stored_bytes: set
+                        .snapshot
+                        .allocated_gib
+                        .map_or(0, |g| g.max(0) as u64 * (1 << 30)),
+                }],
+            },
+        }
+    }
+}
+
+/// The `database` label of an RDS target's figures: `rds:<target>`, as in the report.
+pub fn rds_series(target: &str) -> String {
+    format!("rds:{target}")
+}
+
 /// One `lifeboat prune` run (not a dry run: that changes nothing and signals nothing).
 #[derive(Debug, Clone)]
 pub struct PruneRun {

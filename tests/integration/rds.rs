@@ -451,7 +451,7 @@ fn aurora_cluster_snapshot_copy_and_restore() {
 }
 
 #[test]
-fn errors_moto_returns_are_named_with_exit_8() {
+fn errors_moto_returns_are_named_with_exit_9() {
     let name = unique("err").replace('_', "-");
     // An instance that does not exist.
     let s = RdsSetup::new(&target_toml(&name, &format!("{name}-missing"), ""));
@@ -857,4 +857,46 @@ fn a_drill_restores_the_newest_dr_copy_into_a_scratch_instance_and_deletes_it() 
     assert!(rto["achieved_seconds"].as_f64().is_some(), "{rto:#}");
     assert!(rto["reason"].as_str().unwrap().contains(&newest), "{rto:#}");
     assert_eq!(row["restores"].as_array().unwrap().len(), 1, "{row:#}");
+}
+
+/// An `rds snapshot` run feeds the same metrics as a backup, under the report's name for the
+/// target (`rds:<name>`): the alerts on the last recovery point and on failed runs cover RDS
+/// targets too.
+#[test]
+fn rds_snapshots_feed_the_backup_metrics_under_the_targets_name() {
+    let name = unique("met").replace('_', "-");
+    let instance = format!("{name}-db");
+    create_instance(&instance, false);
+    let s = RdsSetup::new(&target_toml(&name, &instance, ""));
+    let prom = s._dir.path().join("lifeboat.prom");
+    let prom_arg = prom.display().to_string();
+    ok(s.run(&["--metrics-file", &prom_arg, "rds", "snapshot"]));
+    let text = std::fs::read_to_string(&prom).unwrap();
+    let series = format!("database=\"rds:{name}\"}}");
+    for metric in [
+        "lifeboat_backup_last_success_timestamp_seconds",
+        "lifeboat_backup_last_recovery_point_timestamp_seconds",
+        "lifeboat_backup_last_size_bytes",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(metric) && l.contains(&series)),
+            "{metric} for rds:{name} in:\n{text}"
+        );
+    }
+    // A failed run: its failure time, the success's figures kept.
+    let missing = RdsSetup::new(&target_toml(&name, &format!("{name}-gone"), ""));
+    fails(
+        missing.run(&["--metrics-file", &prom_arg, "rds", "snapshot"]),
+        9,
+        &["does not exist"],
+    );
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("lifeboat_backup_last_failure_timestamp_seconds")
+                && l.contains(&series)
+        ),
+        "{text}"
+    );
 }
