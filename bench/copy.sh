@@ -39,27 +39,32 @@ HALF=$(( BLOCKS / 2 + 1 ))
 section "database $db: $(mib "$DB_BYTES") MiB, $ROWS rows (pgbench scale $SCALE)"
 
 # The two halves of pgbench_accounts by block range, then the small tables.
-copy_half() {  # copy_half N TARGET — COPY block range N (1 or 2) of pgbench_accounts to TARGET
-  local range
-  if [ "$1" = 1 ]; then range="ctid < '($HALF,0)'::tid"; else range="ctid >= '($HALF,0)'::tid"; fi
-  "$PGBIN/psql" -X -q -d "$URL/$db" -c "\\copy (select * from pgbench_accounts where $range) to '$2'"
+range_of() { if [ "$1" = 1 ]; then echo "ctid < '($HALF,0)'::tid"; else echo "ctid >= '($HALF,0)'::tid"; fi; }
+copy_half() {  # copy_half N FILE — block range N (1 or 2) of pgbench_accounts into FILE, via psql
+  "$PGBIN/psql" -X -q -d "$URL/$db" -c "\\copy (select * from pgbench_accounts where $(range_of "$1")) to '$2'"
 }
-export -f copy_half; export PGBIN URL db HALF
+server_copy_half() {  # server_copy_half N — the server writes block range N to /dev/null itself
+  "$PGBIN/psql" -X -q -d "$URL/$db" -c "copy (select * from pgbench_accounts where $(range_of "$1")) to '/dev/null'"
+}
+export -f range_of copy_half server_copy_half; export PGBIN URL db HALF
 
 section "backup"
-measure "floor: server COPY to /dev/null, 2 sessions" bash -c '
-  copy_half 1 /dev/null & a=$!; copy_half 2 /dev/null & b=$!
+measure "floor: the server's COPY to /dev/null, 2 sessions" bash -c '
+  server_copy_half 1 & a=$!; server_copy_half 2 & b=$!
   wait $a && wait $b
   for t in pgbench_branches pgbench_tellers pgbench_history; do
-    "$PGBIN/psql" -X -q -d "$URL/$db" -c "\\copy $t to /dev/null" || exit 1
+    "$PGBIN/psql" -X -q -d "$URL/$db" -c "copy $t to '"'"'/dev/null'"'"'" || exit 1
   done'
+measure "the same COPY received by psql (\\copy to /dev/null), 2 sessions" bash -c '
+  copy_half 1 /dev/null & a=$!; copy_half 2 /dev/null & b=$!
+  wait $a && wait $b'
 
 # The COPY text itself, for zstd alone and for the restore floor.
 copy_half 1 "$WORK/accounts.1.copy"; copy_half 2 "$WORK/accounts.2.copy"
 TEXT_BYTES="$(cat "$WORK"/accounts.*.copy | wc -c)"
 note "COPY text of pgbench_accounts: $(mib "$TEXT_BYTES") MiB"
-measure "zstd -3 -T1 alone over the same COPY text" bash -c \
-  'cat "$1"/accounts.1.copy "$1"/accounts.2.copy | zstd -q -3 -T1 -c >/dev/null' _ "$WORK"
+measure "zstd -3 alone (one thread) over the same COPY text" bash -c \
+  'zstd -q -3 -c "$1"/accounts.1.copy "$1"/accounts.2.copy >/dev/null' _ "$WORK"
 
 PREP="new_repo main" measure "lifeboat backup --jobs 2 (zstd-3 + age)" \
   "$LIFEBOAT" backup --source "$URL/postgres" --database "$db" --jobs 2
@@ -105,7 +110,8 @@ PREP="floor_prep" measure "floor: server loads the COPY text, 2 sessions, + inde
   "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$URL/floor" -f "$1/post.sql" >/dev/null' _ "$WORK"
 if [ -n "$NEW" ]; then
   PREP="drop_db restored" measure "createdb + pg_restore -j 2 (of the -Fd dump)" bash -c '
-    "$1/createdb" -d "$2/postgres" restored && "$1/pg_restore" -j 2 -d "$2/restored" "$3"' _ \
+    "$1/psql" -X -q -d "$2/postgres" -c "create database restored" &&
+    "$1/pg_restore" -j 2 -d "$2/restored" "$3"' _ \
     "$NEW" "$URL" "$WORK/$db.dir"
 fi
 
@@ -118,6 +124,7 @@ if [ -n "${BENCH_CALLGRIND:-}" ]; then
     -c "insert into pgbench_accounts select g, 1 + g / 100000, 0, '' from generate_series(1, 200000) g" \
     -c "vacuum (analyze, freeze) pgbench_accounts"
   new_repo cg
+  # The instruction count is the backup's own: the server's share is not in it.
   valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
     "$LIFEBOAT" backup --source "$URL/postgres" --database cg --jobs 1 >/dev/null 2>"$WORK/callgrind.log"
   total="$(awk '/^summary:/ { print $2 }' "$WORK/callgrind.out")"
