@@ -25,17 +25,10 @@ impl Progress {
         if !visible {
             return Self::hidden();
         }
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template(
+        Self::ticking(
+            label,
             "{spinner} {msg} {bytes} ({binary_bytes_per_sec}, {elapsed})",
         )
-        .unwrap_or_else(|_| ProgressStyle::default_spinner());
-        bar.set_style(style);
-        bar.set_message(label.to_string());
-        bar.enable_steady_tick(std::time::Duration::from_millis(200));
-        Progress {
-            bar: Some(Arc::new(bar)),
-        }
     }
 
     /// A spinner with a message and the time elapsed (waits on a remote service), shown
@@ -44,8 +37,13 @@ impl Progress {
         if !visible {
             return Self::hidden();
         }
+        Self::ticking(label, "{spinner} {msg} ({elapsed})")
+    }
+
+    /// A bar on stderr drawn with `template`, ticking by itself.
+    fn ticking(label: &str, template: &str) -> Self {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+        let style = ProgressStyle::with_template(template)
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
         bar.set_style(style);
         bar.set_message(label.to_string());

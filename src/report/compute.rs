@@ -697,14 +697,11 @@ impl<'a> Ctx<'a> {
     fn encrypted(&self, name: &str, ev: &Evidence) -> Control {
         let id = ControlId::RecoveryPointEncrypted;
         let Some(newest) = ev.all.last() else {
-            return Control {
+            return judged(
                 id,
-                status: ControlStatus::Fail,
-                at_risk: false,
-                reason: format!("no backup of {name} exists"),
-                target_seconds: None,
-                achieved_seconds: None,
-            };
+                ControlStatus::Fail,
+                format!("no backup of {name} exists"),
+            );
         };
         let b = newest.backup;
         let mut missing = Vec::new();
@@ -729,14 +726,7 @@ impl<'a> Ctx<'a> {
                 format!("the newest backup {} is {}", b.id, missing.join(" and ")),
             )
         };
-        Control {
-            id,
-            status,
-            at_risk: false,
-            reason,
-            target_seconds: None,
-            achieved_seconds: None,
-        }
+        judged(id, status, reason)
     }
 
     /// Passes when the oldest restorable backup reaches back far enough, or when the
@@ -969,9 +959,14 @@ pub(super) fn fail(id: ControlId, t: u64, achieved: Option<f64>, reason: String)
 }
 
 pub(super) fn not_configured(id: ControlId, reason: String) -> Control {
+    judged(id, ControlStatus::NotConfigured, reason)
+}
+
+/// A control judged without a target figure.
+pub(super) fn judged(id: ControlId, status: ControlStatus, reason: String) -> Control {
     Control {
         id,
-        status: ControlStatus::NotConfigured,
+        status,
         at_risk: false,
         reason,
         target_seconds: None,

@@ -19,7 +19,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::compute::{fail, judge_age, not_configured, Ctx, ReportParams, MAX_WINDOW};
+use super::compute::{fail, judge_age, judged, not_configured, Ctx, ReportParams, MAX_WINDOW};
 use super::facts::{BackupFact, DatabaseFact, Facts, RdsFact, RdsSetFact};
 use super::format::{duration, time};
 use super::model::*;
@@ -348,26 +348,12 @@ fn encrypted(r: &RdsFact) -> Control {
             }
         }
     };
-    Control {
-        id,
-        status,
-        at_risk: false,
-        reason,
-        target_seconds: None,
-        achieved_seconds: None,
-    }
+    judged(id, status, reason)
 }
 
 fn cross_region(r: &RdsFact, d: &RdsDetail) -> Control {
     let id = ControlId::CrossRegion;
-    let judged = |status, reason| Control {
-        id,
-        status,
-        at_risk: false,
-        reason,
-        target_seconds: None,
-        achieved_seconds: None,
-    };
+    let judged = |status, reason| judged(id, status, reason);
     if d.copies.is_empty() {
         return judged(
             ControlStatus::Fail,
