@@ -186,11 +186,22 @@ impl Transaction {
         Ok(())
     }
 
-    /// Deletes what the transaction wrote (best effort: a later cleanup removes the rest).
+    /// Deletes what the transaction wrote (best effort: a later cleanup removes the rest):
+    /// its objects, then any upload still open under its prefix — a writer dropped while
+    /// its upload was starting (another job failed first, or a signal stopped the run) may
+    /// not live long enough to abort its own multipart upload.
     pub async fn abort(self) {
         self.task.abort();
         if let Err(e) = self.repo.delete_incomplete(&self.prefix).await {
             tracing::warn!(error = %e, "could not remove the failed write's objects");
+        }
+        if let Err(e) = self
+            .repo
+            .store()
+            .remove_debris(&self.prefix, chrono::Duration::zero())
+            .await
+        {
+            tracing::warn!(error = %e, "could not abort the failed write's open uploads");
         }
     }
 }
