@@ -111,7 +111,7 @@ impl ObjectWriter {
 
     pub async fn write(&mut self, data: &[u8]) -> Result<()> {
         if self.buf.len() + data.len() > PLAIN_BLOCK && !self.buf.is_empty() {
-            let block = self.buf.split().freeze();
+            let block = self.take_block();
             self.send(block).await?;
         }
         if data.len() >= PLAIN_BLOCK {
@@ -119,6 +119,30 @@ impl ObjectWriter {
         }
         self.buf.extend_from_slice(data);
         Ok(())
+    }
+
+    /// The block being filled, for a producer that appends to it in place (the COPY reader
+    /// strips each row's framing straight into it): no intermediate buffer, no second copy.
+    /// Call [`flush_full`](Self::flush_full) after appending.
+    pub fn pending(&mut self) -> &mut BytesMut {
+        &mut self.buf
+    }
+
+    /// Sends the block being filled once it holds a block's worth.
+    pub async fn flush_full(&mut self) -> Result<()> {
+        if self.buf.len() >= PLAIN_BLOCK {
+            let block = self.take_block();
+            self.send(block).await?;
+        }
+        Ok(())
+    }
+
+    /// The filled block, leaving a fresh one of full capacity (so the next block is not
+    /// built by repeated doubling, each growth a copy).
+    fn take_block(&mut self) -> Bytes {
+        let block = self.buf.split().freeze();
+        self.buf.reserve(PLAIN_BLOCK);
+        block
     }
 
     async fn send(&mut self, block: Bytes) -> Result<()> {

@@ -5,8 +5,8 @@
 //! through its connection task: measured by callgrind on narrow rows, ~520 instructions per
 //! row went to that and to lifeboat's per-row loop, more than zstd spent compressing the row
 //! (issue 14). Here the socket is read in large buffers and the framing of every complete
-//! message in the buffer is stripped in one tight loop, the rows copied back to back into a
-//! block that goes to the pipeline whole: the cost per row is a header read and a `memcpy`.
+//! message in the buffer is stripped in one tight loop, the rows copied back to back straight
+//! into the pipeline's block: the cost per row is a header read and a `memcpy`.
 //!
 //! The rest is the least a backup worker needs, with libpq's meanings: the hosts and ports of
 //! the [`ConnSpec`] in order, TLS by `sslmode` (the same rustls configuration as every other
@@ -28,8 +28,6 @@ use crate::error::{Error, Result};
 use crate::pipeline::ObjectWriter;
 use crate::progress::Progress;
 
-/// Rows are gathered into blocks this large before they go to the pipeline.
-const BLOCK: usize = 256 << 10;
 /// The socket is read this much at a time (more when one message is larger).
 const READ: usize = 256 << 10;
 
@@ -302,13 +300,15 @@ impl WireSession {
     ) -> Result<u64> {
         self.send_query(sql).await?;
         let mut rows = 0u64;
-        let mut block = BytesMut::with_capacity(BLOCK);
         let mut error = None;
         let mut done = false;
         while !done {
-            // Every complete message in the input, in one pass.
+            // Every complete message in the input, in one pass, the rows appended straight
+            // to the pipeline's block.
             let mut at = 0;
             let input = &self.input[..];
+            let block = writer.pending();
+            let before = block.len();
             while let Some((tag, body, next)) = frame(input, at) {
                 match tag {
                     b'd' => {
@@ -326,12 +326,9 @@ impl WireSession {
                 }
                 at = next;
             }
+            progress.inc(block.len().saturating_sub(before) as u64);
             self.input.advance(at);
-            if block.len() >= BLOCK || (done && !block.is_empty()) {
-                progress.inc(block.len() as u64);
-                writer.write(&block).await?;
-                block.clear();
-            }
+            writer.flush_full().await?;
             if !done {
                 self.fill().await?;
             }
