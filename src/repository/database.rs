@@ -264,6 +264,31 @@ pub struct InheritedCheck {
     pub local: bool,
 }
 
+/// A database owned by `app_owner` with libc locale C and every other property at its
+/// default: the starting point of the tests that compare or apply properties.
+#[cfg(test)]
+impl DatabaseProperties {
+    pub(crate) fn example() -> Self {
+        DatabaseProperties {
+            owner: "app_owner".into(),
+            locale_provider: LocaleProvider::Libc,
+            collate: "C".into(),
+            ctype: "C".into(),
+            locale: None,
+            icu_rules: None,
+            connection_limit: -1,
+            is_template: false,
+            allow_connections: true,
+            tablespace: None,
+            comment: None,
+            security_labels: vec![],
+            acl: None,
+            settings: vec![],
+            role_settings: vec![],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

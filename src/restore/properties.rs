@@ -636,23 +636,7 @@ mod tests {
     use crate::repository::manifest::{DatabasePrivilege, RoleSetting, Setting};
 
     fn props() -> DatabaseProperties {
-        DatabaseProperties {
-            owner: "app_owner".into(),
-            locale_provider: LocaleProvider::Libc,
-            collate: "C".into(),
-            ctype: "C".into(),
-            locale: None,
-            icu_rules: None,
-            connection_limit: -1,
-            is_template: false,
-            allow_connections: true,
-            tablespace: None,
-            comment: None,
-            security_labels: vec![],
-            acl: None,
-            settings: vec![],
-            role_settings: vec![],
-        }
+        DatabaseProperties::example()
     }
 
     fn grant(grantee: Option<&str>, p: DatabasePrivilege) -> DatabaseGrant {

@@ -916,26 +916,14 @@ mod tests {
 
     #[test]
     fn property_differences_name_what_differs() {
-        use crate::repository::manifest::{LocaleProvider, Setting};
+        use crate::repository::manifest::Setting;
         let want = DatabaseProperties {
-            owner: "app_owner".into(),
-            locale_provider: LocaleProvider::Libc,
-            collate: "C".into(),
-            ctype: "C".into(),
-            locale: None,
-            icu_rules: None,
-            connection_limit: -1,
-            is_template: false,
-            allow_connections: true,
-            tablespace: None,
             comment: Some("the app".into()),
-            security_labels: vec![],
-            acl: None,
             settings: vec![Setting {
                 name: "work_mem".into(),
                 value: "8MB".into(),
             }],
-            role_settings: vec![],
+            ..DatabaseProperties::example()
         };
         assert!(property_differences(&want, &want).is_empty());
         let mut have = want.clone();

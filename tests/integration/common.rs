@@ -381,6 +381,15 @@ impl Setup {
         lifeboat(args, &self.env())
     }
 
+    /// This setup's environment with another directory of PostgreSQL client programs (a
+    /// restore or verification into a server of another major).
+    pub fn env_with_pg_bin(&self, bin: &Path) -> Vec<(String, String)> {
+        let mut env = self.env();
+        env.retain(|(k, _)| k != "LIFEBOAT_PG_BIN_DIR");
+        env.push(("LIFEBOAT_PG_BIN_DIR".into(), bin.display().to_string()));
+        env
+    }
+
     /// Starts lifeboat with this setup's environment, in the background, output discarded.
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
         std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
@@ -417,4 +426,13 @@ impl Setup {
         ok(self.run(&args));
         target
     }
+}
+
+/// Sends SIGTERM to a process, as an orchestrator stopping it would.
+pub fn sigterm(pid: u32) {
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill -TERM {pid} failed");
 }

@@ -102,12 +102,7 @@ impl Daemon {
     }
 
     fn sigterm(&self) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
+        sigterm(self.child.id());
     }
 
     /// Waits for the exit; returns the exit code and how long it took.
@@ -437,10 +432,7 @@ fn a_one_shot_backup_cancels_cleanly_on_sigterm() {
         open_uploads(&bucket) > 0
     });
     let sent = Instant::now();
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    sigterm(child.id());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "{stderr}");

@@ -177,9 +177,7 @@ pub fn fidelity(src_major: u32, dst_major: u32) {
         bin: dst.bin.clone(),
     };
     let target = unique("fidelity_restored");
-    let mut env = setup.env();
-    env.retain(|(k, _)| k != "LIFEBOAT_PG_BIN_DIR");
-    env.push(("LIFEBOAT_PG_BIN_DIR".into(), dst.bin.display().to_string()));
+    let env = setup.env_with_pg_bin(&dst.bin);
     let into = fresh.db_url(&target);
     ok(lifeboat(
         &[

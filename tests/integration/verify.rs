@@ -145,12 +145,7 @@ fn verifies_from_s3_on_a_configured_scratch_server_and_never_on_the_source() {
     let setup = Setup::new(pg.clone(), s3_repo());
     setup.backup(&db, &[]);
     let scratch = crate::common::pg(18);
-    let mut env = setup.env();
-    env.retain(|(k, _)| k != "LIFEBOAT_PG_BIN_DIR");
-    env.push((
-        "LIFEBOAT_PG_BIN_DIR".into(),
-        scratch.bin.display().to_string(),
-    ));
+    let env = setup.env_with_pg_bin(&scratch.bin);
     let out = ok(lifeboat(
         &["verify", "latest", "--scratch-url", &scratch.url, "--json"],
         &env,
@@ -341,12 +336,7 @@ fn keep_on_failure_leaves_the_failed_database_for_investigation() {
     let setup = Setup::new(pg.clone(), local_repo());
     setup.backup(&db, &[]);
     let scratch = crate::common::pg(18);
-    let mut env = setup.env();
-    env.retain(|(k, _)| k != "LIFEBOAT_PG_BIN_DIR");
-    env.push((
-        "LIFEBOAT_PG_BIN_DIR".into(),
-        scratch.bin.display().to_string(),
-    ));
+    let env = setup.env_with_pg_bin(&scratch.bin);
     let passing = write_config("p.toml", &format!("[[verify.assertion]]\ndatabase = \"{db}\"\nname = \"two\"\nsql = \"SELECT count(*) FROM t\"\nexpect = \"= 2\"\n"));
     let failing = write_config("f.toml", &format!("[[verify.assertion]]\ndatabase = \"{db}\"\nname = \"three\"\nsql = \"SELECT count(*) FROM t\"\nexpect = \"= 3\"\n"));
     let exists = |name: &str| {
@@ -401,12 +391,7 @@ fn a_verification_cancelled_by_sigterm_drops_its_scratch_database_and_records_no
     let setup = Setup::new(pg.clone(), local_repo());
     let id = setup.backup(&db, &[])["id"].as_str().unwrap().to_string();
     let scratch = crate::common::pg(18);
-    let mut env = setup.env();
-    env.retain(|(k, _)| k != "LIFEBOAT_PG_BIN_DIR");
-    env.push((
-        "LIFEBOAT_PG_BIN_DIR".into(),
-        scratch.bin.display().to_string(),
-    ));
+    let env = setup.env_with_pg_bin(&scratch.bin);
     let ours = format!(
         "SELECT count(*) FROM pg_database WHERE datname LIKE 'lifeboat\\_verify\\_{db}\\_%'"
     );
@@ -424,10 +409,7 @@ fn a_verification_cancelled_by_sigterm_drops_its_scratch_database_and_records_no
     );
     std::thread::sleep(std::time::Duration::from_millis(500));
     let sent = std::time::Instant::now();
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    sigterm(child.id());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "{stderr}");
