@@ -1,11 +1,12 @@
 use bytes::{Bytes, BytesMut};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::channel::{Chunk, ChunkReceiver, HashingChannelWriter};
+use super::compress::ZstdEncoder;
 use super::{CHANNEL_DEPTH, PLAIN_BLOCK};
 use crate::cancel::Cancel;
 use crate::crypto::{PlainHasher, Recipient};
@@ -65,6 +66,40 @@ pub struct WriteTarget {
     pub cancel: Cancel,
 }
 
+/// Plaintext blocks the encoder is done with, handed back for the writer to fill again. A
+/// fresh 1 MiB allocation per block has its pages faulted in and zeroed anew by the kernel:
+/// measured on narrow rows, ~6% of the backup client's CPU.
+#[derive(Clone, Default)]
+struct SpareBlocks(Arc<Mutex<Vec<BytesMut>>>);
+
+impl SpareBlocks {
+    /// At most this many are kept: the blocks a stream has in flight (channel + encoder).
+    const KEEP: usize = CHANNEL_DEPTH + 2;
+
+    /// An empty block of full capacity, recycled when one is spare.
+    fn take(&self) -> BytesMut {
+        let spare = self.0.lock().ok().and_then(|mut blocks| blocks.pop());
+        spare.unwrap_or_else(|| BytesMut::with_capacity(PLAIN_BLOCK))
+    }
+
+    /// Keeps a block nothing else refers to, if it is block-sized (not one grown for a huge
+    /// row, nor a small one).
+    fn give(&self, block: Bytes) {
+        let Ok(mut block) = block.try_into_mut() else {
+            return;
+        };
+        if !(PLAIN_BLOCK..=2 * PLAIN_BLOCK).contains(&block.capacity()) {
+            return;
+        }
+        block.clear();
+        if let Ok(mut blocks) = self.0.lock() {
+            if blocks.len() < Self::KEEP {
+                blocks.push(block);
+            }
+        }
+    }
+}
+
 /// A segment to upload: its storage key and its bytes.
 type SegmentUpload = (String, ChunkReceiver);
 
@@ -76,6 +111,7 @@ pub struct ObjectWriter {
     key: String,
     plain_tx: Option<mpsc::Sender<Chunk>>,
     buf: BytesMut,
+    spare: SpareBlocks,
     encoder: JoinHandle<Result<ObjectStats>>,
     upload: JoinHandle<Result<()>>,
     cancel: Cancel,
@@ -88,8 +124,10 @@ impl ObjectWriter {
         let (segment_tx, mut segment_rx) = mpsc::channel::<SegmentUpload>(1);
         let object = key.clone();
         let t = target.clone();
+        let spare = SpareBlocks::default();
+        let used = spare.clone();
         let encoder = tokio::task::spawn_blocking(move || {
-            encode(plain_rx, segment_tx, &object, &t)
+            encode(plain_rx, segment_tx, &object, &t, &used)
                 .map_err(|e| Error::Backup(format!("compressing/encrypting {object}: {e}")))
         });
         let store = target.store.clone();
@@ -102,7 +140,8 @@ impl ObjectWriter {
         ObjectWriter {
             key,
             plain_tx: Some(plain_tx),
-            buf: BytesMut::with_capacity(PLAIN_BLOCK),
+            buf: spare.take(),
+            spare,
             encoder,
             upload,
             cancel: target.cancel.clone(),
@@ -123,26 +162,25 @@ impl ObjectWriter {
 
     /// The block being filled, for a producer that appends to it in place (the COPY reader
     /// strips each row's framing straight into it): no intermediate buffer, no second copy.
-    /// Call [`flush_full`](Self::flush_full) after appending.
+    /// The producer keeps it within [`PLAIN_BLOCK`] and calls
+    /// [`send_pending`](Self::send_pending) when the next piece would not fit.
     pub fn pending(&mut self) -> &mut BytesMut {
         &mut self.buf
     }
 
-    /// Sends the block being filled once it holds a block's worth.
-    pub async fn flush_full(&mut self) -> Result<()> {
-        if self.buf.len() >= PLAIN_BLOCK {
-            let block = self.take_block();
-            self.send(block).await?;
+    /// Sends the block being filled, if it holds anything.
+    pub async fn send_pending(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let block = self.take_block();
+        self.send(block).await
     }
 
-    /// The filled block, leaving a fresh one of full capacity (so the next block is not
-    /// built by repeated doubling, each growth a copy).
+    /// The filled block, leaving an empty one of full capacity (so the next block is not
+    /// built by repeated doubling, each growth a copy), recycled when the encoder has one.
     fn take_block(&mut self) -> Bytes {
-        let block = self.buf.split().freeze();
-        self.buf.reserve(PLAIN_BLOCK);
-        block
+        std::mem::replace(&mut self.buf, self.spare.take()).freeze()
     }
 
     async fn send(&mut self, block: Bytes) -> Result<()> {
@@ -191,7 +229,7 @@ impl ObjectWriter {
     /// store holds every object, and returns what the manifest records.
     pub async fn finish(mut self) -> Result<ObjectStats> {
         if !self.buf.is_empty() {
-            let block = self.buf.split().freeze();
+            let block = std::mem::take(&mut self.buf).freeze();
             self.send(block).await?;
         }
         let tx = self.plain_tx.take().ok_or_else(|| self.closed())?;
@@ -218,7 +256,7 @@ impl ObjectWriter {
     }
 }
 
-type AgeZstd = zstd::Encoder<'static, age::stream::StreamWriter<HashingChannelWriter>>;
+type AgeZstd = ZstdEncoder<age::stream::StreamWriter<HashingChannelWriter>>;
 
 /// One segment being written: age(zstd(plaintext)) into a channel to its upload.
 struct Segment {
@@ -252,11 +290,11 @@ impl Segment {
             target.recipients.iter().map(|r| r as &dyn age::Recipient),
         )
         .map_err(|e| std::io::Error::other(format!("age: {e}")))?;
-        let mut zstd = zstd::Encoder::new(encryptor.wrap_output(sink)?, target.opts.zstd_level)?;
-        zstd.include_checksum(true)?;
-        if target.opts.zstd_workers > 0 {
-            zstd.multithread(target.opts.zstd_workers)?;
-        }
+        let zstd = ZstdEncoder::new(
+            encryptor.wrap_output(sink)?,
+            target.opts.zstd_level,
+            target.opts.zstd_workers,
+        )?;
         Ok(Segment {
             key,
             zstd,
@@ -294,6 +332,7 @@ fn encode(
     uploads: mpsc::Sender<SegmentUpload>,
     key: &str,
     target: &WriteTarget,
+    spare: &SpareBlocks,
 ) -> std::io::Result<ObjectStats> {
     let mut hash = target.hasher.hasher();
     let mut plain = 0u64;
@@ -311,7 +350,9 @@ fn encode(
                         current.insert(Segment::open(parts.len() as u32, key, target, &uploads)?)
                     }
                 };
-                if segment.write(&block, target.opts.segment_bytes)? {
+                let full = segment.write(&block, target.opts.segment_bytes)?;
+                spare.give(block);
+                if full {
                     if let Some(full) = current.take() {
                         parts.push(full.finish()?);
                     }

@@ -13,6 +13,7 @@
 //! stops without one was aborted, and nothing downstream treats it as complete.
 
 mod channel;
+mod compress;
 mod decode;
 mod encode;
 

@@ -6,7 +6,9 @@
 //! row went to that and to lifeboat's per-row loop, more than zstd spent compressing the row
 //! (issue 14). Here the socket is read in large buffers and the framing of every complete
 //! message in the buffer is stripped in one tight loop, the rows copied back to back straight
-//! into the pipeline's block: the cost per row is a header read and a `memcpy`.
+//! into the pipeline's block: the cost per row is a header read and a `memcpy`. Once a COPY
+//! is large, a TCP socket wakes its reader per batch that arrived rather than per send of the
+//! server ([`BATCH`]): the other half of the client's cost was waking up ~120,000 times.
 //!
 //! The rest is the least a backup worker needs, with libpq's meanings: the hosts and ports of
 //! the [`ConnSpec`] in order, TLS by `sslmode` (the same rustls configuration as every other
@@ -18,6 +20,7 @@
 use bytes::{Buf, BytesMut};
 use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256, SCRAM_SHA_256};
 use postgres_protocol::message::frontend;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_postgres::config::Host;
@@ -25,17 +28,33 @@ use tokio_postgres::config::Host;
 use super::tls::{self, TlsMode};
 use super::ConnSpec;
 use crate::error::{Error, Result};
-use crate::pipeline::ObjectWriter;
+use crate::pipeline::{ObjectWriter, PLAIN_BLOCK};
 use crate::progress::Progress;
 
 /// The socket is read this much at a time (more when one message is larger).
-const READ: usize = 256 << 10;
+const READ: usize = 512 << 10;
+
+/// While a COPY streams, a TCP socket wakes its reader only once this much has arrived
+/// (`SO_RCVLOWAT`) instead of at every send of the server's 8 KiB output buffer. Measured at
+/// pgbench scale 100 (978 MB of COPY text, --jobs 2): ~118,000 context switches per backup
+/// became ~6,500, and system time 1.4 s became 0.3 s.
+const BATCH: usize = 256 << 10;
+
+/// A COPY is batched once it has streamed this much: small tables never wait for a batch.
+const BATCH_AFTER: u64 = 1 << 20;
+
+/// How long a batched read waits for a batch's worth before taking what has arrived: the
+/// most a COPY's end (whose last messages are smaller than a batch) can be delayed.
+const BATCH_WAIT: Duration = Duration::from_millis(5);
 
 trait Socket: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Socket for T {}
 
 pub struct WireSession {
     socket: Box<dyn Socket>,
+    /// The TCP socket under `socket` (under TLS too), for `SO_RCVLOWAT`; none for Unix
+    /// sockets, whose readiness ignores it. Owned by `socket`, so open while the session is.
+    tcp_fd: Option<RawFd>,
     /// Bytes read from the server and not yet parsed.
     input: BytesMut,
     output: BytesMut,
@@ -69,9 +88,10 @@ impl WireSession {
                 .copied()
                 .unwrap_or(5432);
             match tokio::time::timeout(timeout, Self::open(conn, host, port)).await {
-                Ok(Ok(socket)) => {
+                Ok(Ok((socket, tcp_fd))) => {
                     let mut session = WireSession {
                         socket,
+                        tcp_fd,
                         input: BytesMut::with_capacity(READ),
                         output: BytesMut::new(),
                         last: BytesMut::new(),
@@ -92,8 +112,12 @@ impl WireSession {
         Err(last.unwrap_or_else(|| conn.fail("cannot connect: no host given".into())))
     }
 
-    /// A socket to one host, with TLS as `sslmode` says.
-    async fn open(conn: &ConnSpec, host: &Host, port: u16) -> Result<Box<dyn Socket>> {
+    /// A socket to one host, with TLS as `sslmode` says, and its TCP descriptor.
+    async fn open(
+        conn: &ConnSpec,
+        host: &Host,
+        port: u16,
+    ) -> Result<(Box<dyn Socket>, Option<RawFd>)> {
         let cannot = |e: std::io::Error| {
             conn.fail(format!(
                 "cannot connect: {e}. Check that the server is running and the host and port \
@@ -106,7 +130,7 @@ impl WireSession {
                 let socket = tokio::net::UnixStream::connect(&path)
                     .await
                     .map_err(cannot)?;
-                return Ok(Box::new(socket));
+                return Ok((Box::new(socket), None));
             }
             Host::Tcp(name) => {
                 let tcp = tokio::net::TcpStream::connect((name.as_str(), port))
@@ -116,8 +140,9 @@ impl WireSession {
                 (name.clone(), tcp)
             }
         };
+        let fd = Some(tcp.as_raw_fd());
         let Some(config) = tls::client_config(conn.tls_mode(), conn.root_cert())? else {
-            return Ok(Box::new(tcp));
+            return Ok((Box::new(tcp), fd));
         };
         let mut tcp = tcp;
         let mut request = BytesMut::new();
@@ -138,9 +163,9 @@ impl WireSession {
                              PGSSLROOTCERT and the server's certificate"
                         ))
                     })?;
-                Ok(Box::new(tls))
+                Ok((Box::new(tls), fd))
             }
-            b'N' if conn.tls_mode() == TlsMode::Prefer => Ok(Box::new(tcp)),
+            b'N' if conn.tls_mode() == TlsMode::Prefer => Ok((Box::new(tcp), fd)),
             b'N' => Err(conn.fail(format!(
                 "cannot connect: the server does not accept TLS, and sslmode is {}",
                 conn.tls_mode().as_str()
@@ -299,19 +324,43 @@ impl WireSession {
         progress: &Progress,
     ) -> Result<u64> {
         self.send_query(sql).await?;
+        let mut batch = Batching::new(self.tcp_fd);
+        let result = self.stream_copy(writer, progress, &mut batch).await;
+        // The next query's answer is small: back to waking at its first byte.
+        batch.stop();
+        match result? {
+            (_, Some(e)) => Err(self.fail(format!("{what}: {e}"))),
+            (rows, None) => Ok(rows),
+        }
+    }
+
+    /// The COPY's messages up to ReadyForQuery: the row count, and the server's error if
+    /// one came.
+    async fn stream_copy(
+        &mut self,
+        writer: &mut ObjectWriter,
+        progress: &Progress,
+        batch: &mut Batching,
+    ) -> Result<(u64, Option<String>)> {
         let mut rows = 0u64;
         let mut error = None;
         let mut done = false;
         while !done {
-            // Every complete message in the input, in one pass, the rows appended straight
-            // to the pipeline's block.
+            // The complete messages in the input, in one pass, the rows appended straight to
+            // the pipeline's block until the next would not fit (a block never outgrows its
+            // allocation, which would copy it; only a row larger than a block makes one grow).
             let mut at = 0;
+            let mut full = false;
             let input = &self.input[..];
             let block = writer.pending();
             let before = block.len();
             while let Some((tag, body, next)) = frame(input, at) {
                 match tag {
                     b'd' => {
+                        if block.len() + body.len() > PLAIN_BLOCK && !block.is_empty() {
+                            full = true;
+                            break;
+                        }
                         block.extend_from_slice(body);
                         rows += 1;
                     }
@@ -326,17 +375,38 @@ impl WireSession {
                 }
                 at = next;
             }
-            progress.inc(block.len().saturating_sub(before) as u64);
+            let streamed = block.len().saturating_sub(before) as u64;
+            progress.inc(streamed);
             self.input.advance(at);
-            writer.flush_full().await?;
-            if !done {
-                self.fill().await?;
+            if full {
+                writer.send_pending().await?;
+            }
+            batch.streamed(streamed);
+            if done || full {
+                continue;
+            }
+            let filled = if batch.on {
+                match tokio::time::timeout(BATCH_WAIT, self.fill()).await {
+                    Ok(filled) => filled,
+                    Err(_) => {
+                        // Less than a batch came in time (the COPY's end, or a slow scan):
+                        // the kernel signals what it holds as soon as the mark drops.
+                        batch.stop();
+                        self.fill().await
+                    }
+                }
+            } else {
+                self.fill().await
+            };
+            if let Err(e) = filled {
+                // A server that ends the session says why first (FATAL): that is the error.
+                return match error {
+                    Some(server) => Ok((rows, Some(server))),
+                    None => Err(e),
+                };
             }
         }
-        match error {
-            Some(e) => Err(self.fail(format!("{what}: {e}"))),
-            None => Ok(rows),
-        }
+        Ok((rows, error))
     }
 
     async fn send_query(&mut self, sql: &str) -> Result<()> {
@@ -404,6 +474,71 @@ impl WireSession {
             reason,
         }
     }
+}
+
+/// Whether a COPY's socket wakes its reader per batch (`SO_RCVLOWAT` raised), and what it
+/// streamed since it last woke per send.
+struct Batching {
+    fd: Option<RawFd>,
+    on: bool,
+    unbatched: u64,
+}
+
+impl Batching {
+    fn new(fd: Option<RawFd>) -> Self {
+        Batching {
+            fd,
+            on: false,
+            unbatched: 0,
+        }
+    }
+
+    /// Counts what a read brought; raises the mark once a COPY has shown itself large.
+    fn streamed(&mut self, bytes: u64) {
+        if self.on {
+            return;
+        }
+        self.unbatched += bytes;
+        if self.unbatched >= BATCH_AFTER {
+            if let Some(fd) = self.fd {
+                self.on = set_rcvlowat(fd, BATCH);
+            }
+            self.unbatched = 0;
+        }
+    }
+
+    /// Back to waking at the first byte.
+    fn stop(&mut self) {
+        if let (true, Some(fd)) = (self.on, self.fd) {
+            set_rcvlowat(fd, 1);
+        }
+        self.on = false;
+    }
+}
+
+/// Sets `SO_RCVLOWAT`; whether it took. Lowering it wakes a reader waiting on fewer bytes
+/// than the old mark (Linux checks readiness again when it is set). Elsewhere than Linux,
+/// where readiness may ignore it, nothing is set.
+fn set_rcvlowat(fd: RawFd, bytes: usize) -> bool {
+    if !cfg!(target_os = "linux") {
+        return false;
+    }
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `fd` is the session's TCP socket, open for as long as the session owns it (the
+    // only caller's lifetime); the option value is a c_int read during the call only.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!("SO_RCVLOWAT not set: {}", std::io::Error::last_os_error());
+    }
+    rc == 0
 }
 
 /// The tag and length (without the tag byte) of the message at `at`, if its header is there.

@@ -346,10 +346,14 @@ fn tls_verify_full_round_trip_and_wrong_ca_refused() {
     let pg = pg15();
     let ca = std::env::var("LIFEBOAT_TEST_PG15_CA").expect("servers.sh exports the test CA");
     let db = pg.create_db("tls");
+    // `big` streams ~5 MB: enough for the COPY reader to batch its reads under TLS too.
     pg.psql(
         &db,
-        "CREATE TABLE t AS SELECT generate_series(1, 100) AS x;",
+        "CREATE TABLE t AS SELECT generate_series(1, 100) AS x;
+         CREATE TABLE big AS SELECT g, md5(g::text) AS s FROM generate_series(1, 120000) g;",
     );
+    let digest = "SELECT count(*) || ':' || md5(string_agg(g || s, ',' ORDER BY g)) FROM big";
+    let before = pg.psql(&db, digest);
     let setup = Setup::new(pg.clone(), local_repo());
     let tls = |url: String, ca: &str| {
         format!(
@@ -370,6 +374,7 @@ fn tls_verify_full_round_trip_and_wrong_ca_refused() {
         "--create",
     ]));
     assert_eq!(pg.psql(&target, "SELECT sum(x) FROM t"), "5050");
+    assert_eq!(pg.psql(&target, digest), before);
 
     // A certificate from another CA is refused, with the reason.
     let other = tempfile::tempdir().unwrap();
@@ -398,4 +403,55 @@ fn tls_verify_full_round_trip_and_wrong_ca_refused() {
         5,
         &["cannot connect", "certificate"],
     );
+}
+
+/// The server ends a COPY in the middle (its backend terminated once rows are streaming, so
+/// the reader is batching its reads): the backup fails with the server's own reason and the
+/// table's name, exit 5, and leaves no backup behind.
+#[test]
+fn a_copy_ended_by_the_server_fails_with_its_reason_and_the_table() {
+    let pg = pg15();
+    let db = pg.create_db("copy_killed");
+    pg.psql(
+        &db,
+        "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g+1)::text) AS s
+         FROM generate_series(1, 2000000) g;",
+    );
+    let setup = Setup::new(pg.clone(), local_repo());
+    let url = pg.db_url(&db);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+        .args(["backup", "--source", &url, "-d", &db, "--jobs", "1"])
+        .args(["--compression-level", "19"])
+        .envs(setup.env())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("lifeboat starts");
+    // Once the COPY has streamed for a while, its backend is terminated.
+    let copying = "SELECT pid FROM pg_stat_activity WHERE query LIKE 'COPY%big%' \
+                   AND state = 'active' AND now() - query_start > interval '300 ms'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let pid = loop {
+        let pid = pg.psql("postgres", copying);
+        if !pid.is_empty() {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the COPY never showed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    pg.psql("postgres", &format!("SELECT pg_terminate_backend({pid})"));
+    let out = child.wait_with_output().expect("lifeboat ends");
+    fails(
+        out,
+        5,
+        &[
+            "COPY of public.big",
+            "terminating connection due to administrator command",
+        ],
+    );
+    let list = ok(setup.run(&["list", "--json"]));
+    assert!(!list.contains(&db), "no backup is listed: {list}");
 }
