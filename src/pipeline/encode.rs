@@ -100,6 +100,12 @@ impl SpareBlocks {
     }
 }
 
+/// Whether `more` bytes still go into `block` before it is sent: within a block's size, or
+/// into an empty block whatever their size (only a piece larger than a block makes one grow).
+pub fn fits(block: &[u8], more: usize) -> bool {
+    block.is_empty() || block.len() + more <= PLAIN_BLOCK
+}
+
 /// A segment to upload: its storage key and its bytes.
 type SegmentUpload = (String, ChunkReceiver);
 
@@ -149,9 +155,8 @@ impl ObjectWriter {
     }
 
     pub async fn write(&mut self, data: &[u8]) -> Result<()> {
-        if self.buf.len() + data.len() > PLAIN_BLOCK && !self.buf.is_empty() {
-            let block = self.take_block();
-            self.send(block).await?;
+        if !fits(&self.buf, data.len()) {
+            self.send_pending().await?;
         }
         if data.len() >= PLAIN_BLOCK {
             return self.send(Bytes::copy_from_slice(data)).await;
@@ -162,8 +167,8 @@ impl ObjectWriter {
 
     /// The block being filled, for a producer that appends to it in place (the COPY reader
     /// strips each row's framing straight into it): no intermediate buffer, no second copy.
-    /// The producer keeps it within [`PLAIN_BLOCK`] and calls
-    /// [`send_pending`](Self::send_pending) when the next piece would not fit.
+    /// The producer appends while the next piece [`fits`] and calls
+    /// [`send_pending`](Self::send_pending) when it does not.
     pub fn pending(&mut self) -> &mut BytesMut {
         &mut self.buf
     }

@@ -20,7 +20,7 @@ mod encode;
 pub use crate::repository::manifest::{ObjectStats, StoredObject};
 pub use channel::{Chunk, ChunkReceiver, ChunkSender};
 pub use decode::{ObjectReader, ReadChunk, ReadSource};
-pub use encode::{EncodeOptions, ObjectWriter, WriteTarget, DEFAULT_SEGMENT_BYTES};
+pub use encode::{fits, EncodeOptions, ObjectWriter, WriteTarget, DEFAULT_SEGMENT_BYTES};
 
 /// Plaintext is coalesced into blocks this large before compression: COPY yields one
 /// message per row, far too small to hand across threads one by one.

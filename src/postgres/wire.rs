@@ -28,7 +28,7 @@ use tokio_postgres::config::Host;
 use super::tls::{self, TlsMode};
 use super::ConnSpec;
 use crate::error::{Error, Result};
-use crate::pipeline::{ObjectWriter, PLAIN_BLOCK};
+use crate::pipeline::{fits, ObjectWriter};
 use crate::progress::Progress;
 
 /// The socket is read this much at a time (more when one message is larger).
@@ -357,7 +357,7 @@ impl WireSession {
             while let Some((tag, body, next)) = frame(input, at) {
                 match tag {
                     b'd' => {
-                        if block.len() + body.len() > PLAIN_BLOCK && !block.is_empty() {
+                        if !fits(block, body.len()) {
                             full = true;
                             break;
                         }
