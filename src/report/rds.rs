@@ -20,10 +20,22 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::compute::{fail, judge_age, judged, not_configured, Ctx, ReportParams, MAX_WINDOW};
-use super::facts::{BackupFact, DatabaseFact, Facts, RdsFact, RdsSetFact};
+use super::facts::{BackupFact, DatabaseFact, Facts, RdsFact, RdsRestoreFact, RdsSetFact};
 use super::format::{duration, time};
 use super::model::*;
 use crate::config::Targets;
+
+/// A drill's restore of a snapshot (timed to available), as the report lists restores.
+fn restore_point(x: &RdsRestoreFact) -> RestorePoint {
+    RestorePoint {
+        at: x.at,
+        record: x.record.clone(),
+        backup: x.snapshot.clone(),
+        restore_seconds: Some(x.seconds),
+        total_seconds: None,
+        passed: true,
+    }
+}
 
 pub fn row(facts: &Facts, r: &RdsFact, targets: Targets, params: &ReportParams) -> DatabaseReport {
     let name = r.name();
@@ -72,23 +84,9 @@ pub fn row(facts: &Facts, r: &RdsFact, targets: Targets, params: &ReportParams) 
         .restores
         .iter()
         .filter(|x| start <= x.at && x.at <= now)
-        .map(|x| RestorePoint {
-            at: x.at,
-            record: x.record.clone(),
-            backup: x.snapshot.clone(),
-            restore_seconds: Some(x.seconds),
-            total_seconds: None,
-            passed: true,
-        })
+        .map(restore_point)
         .collect();
-    row.figures.last_restore = r.restores.last().map(|x| RestorePoint {
-        at: x.at,
-        record: x.record.clone(),
-        backup: x.snapshot.clone(),
-        restore_seconds: Some(x.seconds),
-        total_seconds: None,
-        passed: true,
-    });
+    row.figures.last_restore = r.restores.last().map(restore_point);
     row.figures.current_rpo_seconds = detail
         .recovery_point
         .map(|p| (now - p).num_seconds().max(0));
