@@ -5,23 +5,6 @@
 
 use crate::common::*;
 
-/// The properties compared: owner, locale, comment, privileges, settings.
-const PROPERTIES: &str = "SELECT pg_catalog.pg_get_userbyid(d.datdba), d.datcollate, d.datctype,
-        d.datconnlimit, pg_catalog.shobj_description(d.oid, 'pg_database'),
-        (SELECT string_agg(x, ',' ORDER BY x) FROM (
-           SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC'
-                       ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END
-                  || '=' || a.privilege_type AS x
-             FROM pg_catalog.aclexplode(coalesce(d.datacl,
-                    pg_catalog.acldefault('d', d.datdba))) a) acl),
-        (SELECT string_agg(x, ' | ' ORDER BY x) FROM (
-           SELECT coalesce(r.rolname::text, '(database)') || ': '
-                  || array_to_string(s.setconfig, '; ') AS x
-             FROM pg_catalog.pg_db_role_setting s
-             LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
-            WHERE s.setdatabase = d.oid) st)
-   FROM pg_catalog.pg_database d WHERE d.datname = current_database()";
-
 fn exists(pg: &Pg, db: &str) -> bool {
     pg.psql(
         "postgres",
@@ -184,16 +167,16 @@ fn an_existing_database_gets_the_properties_only_when_asked() {
     let setup = Setup::new(pg.clone(), local_repo());
     let m = setup.backup(&db, &[]);
     let id = m["id"].as_str().unwrap();
-    let source = pg.psql(&db, PROPERTIES);
+    let source = pg.psql(&db, DATABASE_PROPERTIES);
 
     // Into an existing (empty) database: its own properties stay, and restore says so.
     let existing = pg.create_db("props_existing");
-    let before = pg.psql(&existing, PROPERTIES);
+    let before = pg.psql(&existing, DATABASE_PROPERTIES);
     let out = setup.run(&["restore", id, "--into", &pg.db_url(&existing)]);
     let said = text(&out);
     assert!(out.status.success(), "{said}");
     assert_eq!(said.matches("--database-properties").count(), 1, "{said}");
-    assert_eq!(pg.psql(&existing, PROPERTIES), before);
+    assert_eq!(pg.psql(&existing, DATABASE_PROPERTIES), before);
     assert_ne!(before, source);
 
     // Asked: applied after the data (a read-only default did not stop the load).
@@ -205,7 +188,7 @@ fn an_existing_database_gets_the_properties_only_when_asked() {
         &pg.db_url(&asked),
         "--database-properties",
     ]));
-    assert_eq!(pg.psql(&asked, PROPERTIES), source);
+    assert_eq!(pg.psql(&asked, DATABASE_PROPERTIES), source);
     assert_eq!(pg.psql(&asked, "SELECT count(*) FROM public.t"), "1");
 
     // --clean recreates the existing database, properties and all.
@@ -217,5 +200,5 @@ fn an_existing_database_gets_the_properties_only_when_asked() {
         "--create",
         "--clean",
     ]));
-    assert_eq!(pg.psql(&existing, PROPERTIES), source);
+    assert_eq!(pg.psql(&existing, DATABASE_PROPERTIES), source);
 }

@@ -111,26 +111,6 @@ fn without_table(dump: &str, schema: &str, name: &str) -> String {
     d.script()
 }
 
-/// The database's own properties, as comparable text: owner, locale, flags, comment,
-/// privileges (the defaults spelled out when `datacl` is NULL) and settings.
-const DATABASE: &str = "SELECT pg_catalog.pg_get_userbyid(d.datdba), d.datcollate, d.datctype,
-        d.datconnlimit, d.datistemplate, d.datallowconn,
-        pg_catalog.shobj_description(d.oid, 'pg_database'),
-        (SELECT string_agg(x, ',' ORDER BY x) FROM (
-           SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC'
-                       ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END
-                  || '=' || a.privilege_type || '/' || pg_catalog.pg_get_userbyid(a.grantor)
-                  || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS x
-             FROM pg_catalog.aclexplode(coalesce(d.datacl,
-                    pg_catalog.acldefault('d', d.datdba))) a) acl),
-        (SELECT string_agg(x, ' | ' ORDER BY x) FROM (
-           SELECT coalesce(r.rolname::text, '(database)') || ': '
-                  || array_to_string(s.setconfig, '; ') AS x
-             FROM pg_catalog.pg_db_role_setting s
-             LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
-            WHERE s.setdatabase = d.oid) st)
-   FROM pg_catalog.pg_database d WHERE d.datname = current_database()";
-
 /// Every inheritance child's columns in their order, and the rows as `SELECT *` sees them.
 const COLUMN_ORDER: &str = "SELECT c.relnamespace::regnamespace || '.' || c.relname,
         (SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_catalog.pg_attribute
@@ -216,8 +196,8 @@ pub fn fidelity(src_major: u32, dst_major: u32) {
         );
     }
     assert_eq!(
-        src.psql(&db, DATABASE),
-        fresh.psql(&target, DATABASE),
+        src.psql(&db, DATABASE_PROPERTIES),
+        fresh.psql(&target, DATABASE_PROPERTIES),
         "{src_major}→{dst_major}: the database's own properties differ"
     );
     let order = src.psql(&db, COLUMN_ORDER);
